@@ -1,0 +1,117 @@
+"""The one settings object.
+
+Settings come, highest priority first, from keyword arguments, environment variables
+prefixed ``FERRYMAN_`` (``__`` separates nested keys), a ``ferryman.toml`` file in the
+working directory (or the file named by ``FERRYMAN_CONFIG``), and the defaults below.
+They are built once at the edge (the CLI entry point, the ASGI app factory) and passed
+down; no other module reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in some containers
+        return "unknown"
+
+
+class Settings(BaseSettings):
+    """Ferryman's configuration.
+
+    Attributes are documented by their ``description``; ``ferryman config`` prints the
+    values in force.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="FERRYMAN_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+    )
+
+    home: Path = Field(
+        default=Path(".ferryman"),
+        description="Directory for the embedded database, artifacts, logs and caches.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the metadata store. Default: SQLite at HOME/ferryman.db. "
+            "For a team: postgresql+psycopg://user@host:5432/dbname"
+        ),
+    )
+    artifact_uri: str | None = Field(
+        default=None,
+        description="Where artifacts live: a local path or any fsspec URL (s3://bucket/prefix). "
+        "Default: HOME/artifacts.",
+    )
+    artifact_storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for the fsspec filesystem, e.g. "
+        '{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}} for an S3-compatible '
+        "server.",
+    )
+    user: str = Field(
+        default_factory=_default_user,
+        description="Who is acting; recorded in created_by fields and the audit log.",
+    )
+    migrate_on_start: bool = Field(
+        default=True, description="Apply pending schema migrations when the store opens."
+    )
+    unknown_columns: Literal["reject", "ignore"] = Field(
+        default="reject",
+        description="What the signature validator does with input columns the model does not "
+        "know: reject the request, or drop the columns.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Secret for keyed hashing of personal data; set it in production.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # This is the edge where the environment is read, so it may look at os.environ.
+        toml_file = Path(os.environ.get("FERRYMAN_CONFIG", "ferryman.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in force: the configured one or SQLite under ``home``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'ferryman.db').resolve()}"
+
+    @property
+    def resolved_artifact_uri(self) -> str:
+        """The artifact location in force: the configured one or ``home/artifacts``."""
+        if self.artifact_uri:
+            return self.artifact_uri
+        return str((self.home / "artifacts").resolve())
+
+
+__all__ = ["Settings"]

@@ -1,0 +1,187 @@
+"""Every public Ferryman exception, under one root class.
+
+Each error also inherits the built-in exception it refines, so existing handlers keep
+working: ``except LookupError`` still catches :class:`ModelNotFoundError`. Each class has
+a stable ``code`` that the HTTP gateway and the CLI's ``--json`` output carry.
+"""
+
+from __future__ import annotations
+
+
+class FerrymanError(Exception):
+    """Root of every error Ferryman raises on purpose."""
+
+    code: str = "ferryman_error"
+
+
+class ConfigurationError(FerrymanError, ValueError):
+    """A setting is missing or has a value Ferryman cannot use."""
+
+    code = "configuration_error"
+
+
+class MissingDependencyError(FerrymanError, ImportError):
+    """An optional dependency needed by a feature is not installed."""
+
+    code = "missing_dependency"
+
+    def __init__(self, package: str, *, feature: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs the package '{package}', which is not installed. "
+            f"Install it with: pip install 'ferryman[{extra}]'"
+        )
+        self.package = package
+        self.feature = feature
+        self.extra = extra
+
+
+class StoreUnavailableError(FerrymanError, ConnectionError):
+    """The metadata store (database) or artifact store cannot be reached."""
+
+    code = "store_unavailable"
+
+
+class NotFoundError(FerrymanError, LookupError):
+    """Base class for anything looked up by name that does not exist."""
+
+    code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
+    """No registered model has the given name."""
+
+    code = "model_not_found"
+
+
+class VersionNotFoundError(NotFoundError):
+    """The model exists but not the requested version."""
+
+    code = "version_not_found"
+
+
+class AliasNotFoundError(NotFoundError):
+    """The model exists but has no alias of that name (or had none at that time)."""
+
+    code = "alias_not_found"
+
+
+class ArtifactNotFoundError(NotFoundError, FileNotFoundError):
+    """The artifact store holds no blob with the expected hash."""
+
+    code = "artifact_not_found"
+
+
+class AlreadyExistsError(FerrymanError, ValueError):
+    """Something with that name already exists."""
+
+    code = "already_exists"
+
+
+class InvalidReferenceError(FerrymanError, ValueError):
+    """A model reference is not of the form ``name``, ``name/3`` or ``name@alias``."""
+
+    code = "invalid_reference"
+
+
+class InvalidInputError(FerrymanError, ValueError):
+    """An argument or a piece of data does not have the expected value or shape."""
+
+    code = "invalid_input"
+
+
+class UnsupportedModelError(FerrymanError, TypeError):
+    """No flavor knows how to save the given model object."""
+
+    code = "unsupported_model"
+
+
+class UntrustedArtifactError(FerrymanError, PermissionError):
+    """Loading would execute code from an artifact that was not marked as trusted."""
+
+    code = "untrusted_artifact"
+
+
+class ArtifactIntegrityError(FerrymanError, ValueError):
+    """An artifact's bytes do not hash to the value recorded in the registry."""
+
+    code = "artifact_integrity"
+
+
+class SignatureInferenceError(FerrymanError, ValueError):
+    """A signature could not be inferred from the given training data."""
+
+    code = "signature_inference"
+
+
+class SchemaValidationError(FerrymanError, ValueError):
+    """Input data does not match a version's signature.
+
+    Attributes:
+        column: The offending column, or ``None`` when the problem is the whole batch.
+        row: The zero-based row index of the first offending value, or ``None``.
+        expected: What the signature expects there, in words.
+    """
+
+    code = "schema_validation"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        column: str | None = None,
+        row: int | None = None,
+        expected: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.column = column
+        self.row = row
+        self.expected = expected
+
+
+class InvalidTransitionError(FerrymanError, ValueError):
+    """A status change is not allowed from the current status, or not by this person."""
+
+    code = "invalid_transition"
+
+
+class ImmutableFieldError(FerrymanError, AttributeError):
+    """An attempt to change a field of a version that is immutable once registered."""
+
+    code = "immutable_field"
+
+
+class PredictionError(FerrymanError, RuntimeError):
+    """The model itself failed while predicting on valid input."""
+
+    code = "prediction_error"
+
+
+class NotFittedError(FerrymanError, AttributeError):
+    """A component that learns from data was used before ``fit`` was called."""
+
+    code = "not_fitted"
+
+
+__all__ = [
+    "AliasNotFoundError",
+    "AlreadyExistsError",
+    "ArtifactIntegrityError",
+    "ArtifactNotFoundError",
+    "ConfigurationError",
+    "FerrymanError",
+    "ImmutableFieldError",
+    "InvalidInputError",
+    "InvalidReferenceError",
+    "InvalidTransitionError",
+    "MissingDependencyError",
+    "ModelNotFoundError",
+    "NotFittedError",
+    "NotFoundError",
+    "PredictionError",
+    "SchemaValidationError",
+    "SignatureInferenceError",
+    "StoreUnavailableError",
+    "UnsupportedModelError",
+    "UntrustedArtifactError",
+    "VersionNotFoundError",
+]

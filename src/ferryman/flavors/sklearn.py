@@ -1,0 +1,259 @@
+"""The ``sklearn`` flavor: scikit-learn estimators and pipelines.
+
+Models are stored with skops, which loads only an allow-list of types. Types beyond
+skops' defaults must be named by the user at save time (``options["trusted_types"]``);
+the list is recorded in the metadata and is the only list passed to skops at load.
+joblib (pickle) is available for trusted models only.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ferryman.errors import InvalidInputError, UntrustedArtifactError
+from ferryman.flavors import _skops
+from ferryman.flavors._options import check_options
+from ferryman.flavors._prediction import (
+    as_predictions,
+    as_probabilities,
+    class_list,
+    labels_from_probabilities,
+    model_failures,
+)
+from ferryman.flavors.base import FlavorMeta, ModelInput, Prediction, SavedArtifact
+
+_FORMATS = ("joblib", "skops")
+
+
+class SklearnFlavor:
+    """Save, load and call scikit-learn estimators and pipelines."""
+
+    name: str = "sklearn"
+
+    def can_save(self, model: object) -> bool:
+        """Tell whether ``model`` is a scikit-learn estimator with a ``predict`` method.
+
+        Never imports scikit-learn: an estimator's class is only importable once
+        scikit-learn is, so an unimported scikit-learn means ``model`` is not one.
+        """
+        base = sys.modules.get("sklearn.base")
+        return (
+            base is not None
+            and isinstance(model, base.BaseEstimator)
+            and callable(getattr(model, "predict", None))
+        )
+
+    def save(
+        self, model: object, directory: Path, *, trusted: bool, options: Mapping[str, Any]
+    ) -> SavedArtifact:
+        """Write ``model`` with skops (default) or, if trusted, joblib.
+
+        Args:
+            model: A fitted scikit-learn estimator or pipeline.
+            directory: An empty directory owned by the caller.
+            trusted: Whether the user vouches for the model; required for joblib.
+            options: ``format`` (``"skops"``, the default, or ``"joblib"``) and
+                ``trusted_types`` (type names allowed beyond skops' defaults).
+
+        Returns:
+            The artifact, with metadata keys ``format``, ``trusted``, ``trusted_types``
+            (skops only), ``estimator``, ``task``, ``classes``, ``feature_names`` and
+            ``sklearn_version``.
+
+        Raises:
+            UntrustedArtifactError: The model holds types not listed in
+                ``trusted_types``, or joblib was asked for without ``trusted``.
+            InvalidInputError: An option is unknown or has an invalid value.
+        """
+        import sklearn
+
+        check_options(self.name, options, {"format", "trusted_types"})
+        fmt = options.get("format", "skops")
+        meta: FlavorMeta
+        if fmt == "skops":
+            import skops.io
+
+            path = directory / "model.skops"
+            skops.io.dump(model, path)
+            try:
+                trusted_types = _skops.check_trusted_types(path, options)
+            except Exception:
+                path.unlink()
+                raise
+            meta = {"format": "skops", "trusted": trusted, "trusted_types": trusted_types}
+        elif fmt == "joblib":
+            if not trusted:
+                raise UntrustedArtifactError(
+                    "The joblib format is pickle, which runs code when loaded. Pass "
+                    "trusted=True if you vouch for this model, or use the default "
+                    "'skops' format."
+                )
+            if "trusted_types" in options:
+                raise InvalidInputError(
+                    "Option 'trusted_types' applies to the 'skops' format only."
+                )
+            path = directory / "model.joblib"
+            _joblib().dump(model, path)
+            meta = {"format": "joblib", "trusted": True}
+        else:
+            raise InvalidInputError(
+                f"Unknown sklearn format {fmt!r}. Available: {', '.join(_FORMATS)}."
+            )
+        meta.update(_describe(model))
+        meta["sklearn_version"] = sklearn.__version__
+        return SavedArtifact(path=path, meta=meta)
+
+    def load(self, path: Path, meta: Mapping[str, Any], *, scratch: Path) -> SklearnModel:
+        """Load an estimator saved by :meth:`save`.
+
+        Args:
+            path: The artifact file.
+            meta: The metadata recorded at save time.
+            scratch: Unused; the artifact is read in place.
+
+        Raises:
+            UntrustedArtifactError: The skops file holds a type the metadata does not
+                list, or a joblib artifact is not recorded as trusted.
+            InvalidInputError: The metadata names an unknown format.
+        """
+        fmt = meta.get("format")
+        if fmt == "skops":
+            return SklearnModel(_skops.load_trusted(path, meta))
+        if fmt == "joblib":
+            if meta.get("trusted") is not True:
+                raise UntrustedArtifactError(
+                    "This joblib (pickle) artifact is not recorded as trusted, and loading "
+                    "it would run code. Register it again with trusted=True if you vouch "
+                    "for it."
+                )
+            return SklearnModel(_joblib().load(path))
+        raise InvalidInputError(
+            f"Unknown sklearn format {fmt!r} in the flavor metadata. "
+            f"Available: {', '.join(_FORMATS)}."
+        )
+
+
+class SklearnModel:
+    """A loaded scikit-learn estimator, called with scikit-learn's input checks off.
+
+    The caller has validated the input against the model's signature, so scikit-learn's
+    own finiteness and parameter checks are skipped for speed. Models fitted on a
+    DataFrame receive a DataFrame with the training column order; others an array.
+
+    Args:
+        estimator: A fitted estimator or pipeline.
+    """
+
+    def __init__(self, estimator: Any) -> None:
+        import sklearn
+        from sklearn.base import is_classifier
+
+        self.estimator = estimator
+        self._config: Callable[..., AbstractContextManager[None]] = sklearn.config_context
+        names = getattr(estimator, "feature_names_in_", None)
+        self._feature_names: list[str] | None = None if names is None else list(names)
+        labels = getattr(estimator, "classes_", None) if is_classifier(estimator) else None
+        single_output = isinstance(labels, np.ndarray) and labels.ndim == 1
+        self._labels: np.ndarray | None = labels if single_output else None
+        self._classes = None if self._labels is None else class_list(self._labels)
+        self._has_proba = self._labels is not None and hasattr(estimator, "predict_proba")
+        self._labels_from_proba = self._has_proba and _predicts_argmax_of_proba(estimator)
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """The class labels of a single-output classifier, else ``None``."""
+        return self._classes
+
+    def predict(self, data: ModelInput) -> Prediction:
+        """Predict on a validated batch.
+
+        Args:
+            data: Rows as a DataFrame or a 2-D array.
+
+        Returns:
+            Labels, probabilities and classes for classifiers; values otherwise.
+
+        Raises:
+            PredictionError: The estimator failed.
+        """
+        rows = len(data)
+        features = self._features(data)
+        with (
+            model_failures("sklearn"),
+            self._config(assume_finite=True, skip_parameter_validation=True),
+        ):
+            if not self._has_proba or self._labels is None:
+                return Prediction(
+                    predictions=as_predictions(self.estimator.predict(features), rows=rows),
+                    classes=self._classes,
+                )
+            probabilities = as_probabilities(self.estimator.predict_proba(features), rows=rows)
+            if self._labels_from_proba:
+                labels = labels_from_probabilities(probabilities, self._labels)
+            else:
+                labels = as_predictions(self.estimator.predict(features), rows=rows)
+        return Prediction(predictions=labels, probabilities=probabilities, classes=self._classes)
+
+    def _features(self, data: ModelInput) -> pd.DataFrame | np.ndarray:
+        if self._feature_names is None:
+            return data.to_numpy() if isinstance(data, pd.DataFrame) else data
+        if isinstance(data, pd.DataFrame):
+            if list(data.columns) == self._feature_names:
+                return data
+            return data[self._feature_names]
+        return pd.DataFrame(data, columns=self._feature_names)
+
+
+def _joblib() -> Any:
+    import joblib  # type: ignore[import-untyped]  # joblib ships no type hints
+
+    return joblib
+
+
+def _describe(model: object) -> FlavorMeta:
+    """Collect the JSON-safe facts about an estimator that the registry shows."""
+    from sklearn.base import is_classifier, is_regressor
+
+    labels = getattr(model, "classes_", None)
+    names = getattr(model, "feature_names_in_", None)
+    if is_classifier(model):
+        task = "classifier"
+    elif is_regressor(model):
+        task = "regressor"
+    else:
+        task = "other"
+    kind = type(model)
+    return {
+        "estimator": f"{kind.__module__}.{kind.__qualname__}",
+        "task": task,
+        "classes": class_list(labels) if isinstance(labels, np.ndarray) else None,
+        "feature_names": None if names is None else [str(name) for name in names],
+    }
+
+
+def _predicts_argmax_of_proba(estimator: Any) -> bool:
+    """Tell whether ``estimator.predict`` is defined as the argmax of ``predict_proba``.
+
+    Only estimators whose ``predict`` literally computes
+    ``classes_.take(argmax(predict_proba(X)))`` qualify, matched by exact type so a
+    subclass that overrides ``predict`` does not; a pipeline qualifies when its final
+    step does. For every other classifier both methods are called.
+    """
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import BaggingClassifier, ExtraTreesClassifier, RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    final = estimator
+    while type(final) is Pipeline:
+        final = final.steps[-1][1]
+    exact = (RandomForestClassifier, ExtraTreesClassifier, BaggingClassifier)
+    if type(final) in exact:
+        return getattr(final, "n_outputs_", 1) == 1
+    return type(final) is CalibratedClassifierCV
