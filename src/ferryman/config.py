@@ -82,6 +82,13 @@ class Settings(BaseSettings):
         default=None,
         description="Secret for keyed hashing of personal data; set it in production.",
     )
+    token_cache_seconds: float = Field(
+        default=2.0,
+        ge=0.0,
+        description="How long (seconds) a server process trusts its in-memory copy of an API "
+        "token before reading it again from the metadata store; revocations take effect "
+        "within this time. 0 reads the store on every request.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -162,12 +162,25 @@ class NotFittedError(FerrymanError, AttributeError):
     code = "not_fitted"
 
 
+class EndpointNotFoundError(NotFoundError):
+    """No serving endpoint has the given name."""
+
+    code = "endpoint_not_found"
+
+
+class TokenNotFoundError(NotFoundError):
+    """No API token has the given name or id."""
+
+    code = "token_not_found"
+
+
 __all__ = [
     "AliasNotFoundError",
     "AlreadyExistsError",
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
     "ConfigurationError",
+    "EndpointNotFoundError",
     "FerrymanError",
     "ImmutableFieldError",
     "InvalidInputError",
@@ -181,6 +194,7 @@ __all__ = [
     "SchemaValidationError",
     "SignatureInferenceError",
     "StoreUnavailableError",
+    "TokenNotFoundError",
     "UnsupportedModelError",
     "UntrustedArtifactError",
     "VersionNotFoundError",

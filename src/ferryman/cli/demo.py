@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import typer
 from rich.panel import Panel
@@ -41,7 +42,7 @@ def demo(
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, random_state=0, stratify=y
     )
-    candidates = [
+    candidates: list[tuple[str, Any, dict[str, Any]]] = [
         (
             "logistic regression",
             make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)),

@@ -111,7 +111,7 @@ class XGBoostFlavor:
         Args:
             path: The ``.ubj`` or ``.json`` file.
             meta: The metadata recorded at save time.
-            scratch: Unused; the file is read in place.
+            scratch: Unused; the file is read into memory.
 
         Raises:
             InvalidInputError: The metadata names an unknown kind.
@@ -119,15 +119,18 @@ class XGBoostFlavor:
         """
         xgb = _xgboost("Loading an XGBoost model")
         kind = meta.get("kind")
+        # Artifacts are stored under their hash, without a file extension, so XGBoost
+        # cannot guess the format from the name; from a buffer it reads the content.
+        source = bytearray(path.read_bytes())
         model: Any
         if kind == "classifier":
             model = xgb.XGBClassifier()
-            model.load_model(path)
+            model.load_model(source)
         elif kind == "regressor":
             model = xgb.XGBRegressor()
-            model.load_model(path)
+            model.load_model(source)
         elif kind == "booster":
-            model = xgb.Booster(model_file=path)
+            model = xgb.Booster(model_file=source)
         else:
             raise InvalidInputError(
                 f"Unknown xgboost model kind {kind!r} in the flavor metadata. "

@@ -61,7 +61,7 @@ class ModelInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict (timestamps as ISO 8601)."""
-        return _jsonable(asdict(self))
+        return _json_object(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class VersionInfo:
         data["ref"] = self.ref
         if not include_profile:
             data.pop("profile")
-        return _jsonable(data)
+        return _json_object(data)
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,11 @@ class AliasEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict."""
-        return _jsonable(asdict(self))
+        return _json_object(asdict(self))
+
+
+def _json_object(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in value.items()}
 
 
 def _jsonable(value: Any) -> Any:

@@ -88,6 +88,7 @@ class Model:
     @property
     def classes(self) -> list[Any] | None:
         """Class labels in the order of ``predict_proba`` columns, when known."""
-        if self.signature is not None and self.signature.output.classes:
-            return list(self.signature.output.classes)
+        output = self.signature.output if self.signature is not None else None
+        if output is not None and output.classes:
+            return list(output.classes)
         return None

@@ -116,7 +116,11 @@ class ColumnPlan:
 
 
 def _show(value: object) -> str:
-    if isinstance(value, np.generic):
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
+    elif isinstance(value, np.timedelta64):
+        value = pd.Timedelta(value)
+    elif isinstance(value, np.generic):
         value = value.item()
     if value is None:
         return "null"

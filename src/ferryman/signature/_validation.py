@@ -42,7 +42,7 @@ class ValidationPlan:
         self.columns: tuple[ColumnSpec, ...] = signature.columns
         self.tensor: TensorSpec | None = signature.tensor
         self.names = tuple(column.name for column in signature.columns)
-        self.index = pd.Index(self.names, dtype=object)
+        self.index = pd.Index(self.names)
         self.name_set = frozenset(self.names)
         self.width = len(self.names)
         self.column_plans = tuple(ColumnPlan(column) for column in signature.columns)
@@ -69,7 +69,7 @@ class ValidationPlan:
         self.float_slots = [-1] * self.width
         for slot, position in enumerate(self.float_positions):
             self.float_slots[position] = slot
-        self.float_index = pd.Index([self.names[p] for p in self.float_positions], dtype=object)
+        self.float_index = pd.Index([self.names[p] for p in self.float_positions])
         self.float_not_null = self.not_null[list(self.float_positions)]
         self.insert_into_block = len(self.other_positions) * 8 <= len(self.float_positions)
         self.tensor_dtype = None if signature.tensor is None else np.dtype(signature.tensor.dtype)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -149,3 +150,59 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class EndpointRow(Base):
+    """A serving endpoint: a name, the model reference it serves and its runtime limits.
+
+    ``generation`` is the value of the serving change counter (:class:`ServingStateRow`)
+    at the endpoint's last change, so it strictly increases with every change.
+    """
+
+    __tablename__ = "endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    model: Mapped[str] = mapped_column(String(320))
+    max_batch_size: Mapped[int] = mapped_column(Integer)
+    max_latency_ms: Mapped[float] = mapped_column(Float)
+    timeout_ms: Mapped[float] = mapped_column(Float)
+    unknown_columns: Mapped[str] = mapped_column(String(10))
+    passthrough: Mapped[list[str]] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    generation: Mapped[int] = mapped_column(BigInteger)
+
+
+class ServingStateRow(Base):
+    """The serving configuration's change counter: one row, bumped by every change.
+
+    Servers poll ``generation`` (a primary-key lookup) to learn cheaply whether anything
+    they serve changed. Every serving-configuration write locks this row first, which
+    also serialises those writes.
+    """
+
+    __tablename__ = "serving_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
+
+
+class APITokenRow(Base):
+    """An API token: its public id, role, endpoint scope and the SHA-256 of its secret."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    endpoints: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(40))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]

@@ -1,4 +1,4 @@
-"""Shared fixtures for the store tests: a real S3 API (moto's server) on a loopback port."""
+"""A real S3 API for tests: moto in server mode, one bucket per test (a pytest plugin)."""
 
 from __future__ import annotations
 
