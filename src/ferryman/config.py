@@ -89,6 +89,35 @@ class Settings(BaseSettings):
         "token before reading it again from the metadata store; revocations take effect "
         "within this time. 0 reads the store on every request.",
     )
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1,
+        description="Largest request body (bytes) the server accepts; a larger body is "
+        "answered with 413 without being read to the end.",
+    )
+    default_endpoint: str | None = Field(
+        default=None,
+        description="Endpoint served by the MLflow routes at the root (/invocations, /ping). "
+        "Default: the only endpoint, when there is exactly one.",
+    )
+    model_threads: int = Field(
+        default=2,
+        ge=1,
+        description="Threads per endpoint that run model calls, so a slow model only holds "
+        "up its own endpoint. Also the number of micro-batches an endpoint runs at once.",
+    )
+    endpoint_refresh_seconds: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="How often (seconds) each server process checks the metadata store for "
+        "changed endpoints and moved aliases, then loads and swaps in new versions.",
+    )
+    graceful_shutdown_seconds: float = Field(
+        default=30.0,
+        ge=0.0,
+        description="On SIGTERM, how long (seconds) the server waits for in-flight requests "
+        "to finish before it closes their connections.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -174,6 +174,48 @@ class TokenNotFoundError(NotFoundError):
     code = "token_not_found"
 
 
+class MalformedRequestError(FerrymanError, ValueError):
+    """A request body cannot be decoded for its protocol.
+
+    Malformed JSON, a missing or unexpected field, a tensor whose shape, datatype or
+    element count is wrong: the client's mistake, answered with a 4xx.
+    """
+
+    code = "malformed_request"
+
+
+class PayloadTooLargeError(FerrymanError, ValueError):
+    """A request body is larger than the server's configured limit."""
+
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(FerrymanError, ValueError):
+    """A request body has a content type the protocol does not accept."""
+
+    code = "unsupported_media_type"
+
+
+class EndpointNotReadyError(FerrymanError, RuntimeError):
+    """The endpoint exists but cannot predict yet (its model is loading or failed to load).
+
+    Attributes:
+        retry_after: Seconds after which trying again is reasonable.
+    """
+
+    code = "endpoint_not_ready"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PredictionTimeoutError(FerrymanError, TimeoutError):
+    """A prediction took longer than the endpoint's timeout."""
+
+    code = "prediction_timeout"
+
+
 __all__ = [
     "AliasNotFoundError",
     "AlreadyExistsError",
@@ -181,20 +223,25 @@ __all__ = [
     "ArtifactNotFoundError",
     "ConfigurationError",
     "EndpointNotFoundError",
+    "EndpointNotReadyError",
     "FerrymanError",
     "ImmutableFieldError",
     "InvalidInputError",
     "InvalidReferenceError",
     "InvalidTransitionError",
+    "MalformedRequestError",
     "MissingDependencyError",
     "ModelNotFoundError",
     "NotFittedError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "PredictionError",
+    "PredictionTimeoutError",
     "SchemaValidationError",
     "SignatureInferenceError",
     "StoreUnavailableError",
     "TokenNotFoundError",
+    "UnsupportedMediaTypeError",
     "UnsupportedModelError",
     "UntrustedArtifactError",
     "VersionNotFoundError",

@@ -91,7 +91,7 @@ def test_versions_filters_by_metric_and_status(cli: Any, iris_files: tuple[Path,
     _register(cli, iris_files, "--metric", "auc=0.8")
     _register(cli, iris_files, "--metric", "auc=0.9")
     assert cli("models", "approve", "iris/2", user="bob")[0] == 0
-    code, out, _ = cli("models", "versions", "iris", "--metric", "auc>0.85", "--json")
+    _code, out, _ = cli("models", "versions", "iris", "--metric", "auc>0.85", "--json")
     assert [v["version"] for v in json.loads(out)] == [2]
     _code, out, _ = cli("models", "versions", "iris", "--status", "approved", "--json")
     assert [v["version"] for v in json.loads(out)] == [2]

@@ -6,10 +6,9 @@ the command functions, so ``ferryman --help`` stays fast.
 
 from __future__ import annotations
 
-import click
 import typer
 
-from ferryman.cli import audit, db, demo, models
+from ferryman.cli import audit, db, demo, endpoints, models, tokens
 from ferryman.cli._app import EXIT_USAGE, err_console
 
 app = typer.Typer(
@@ -20,6 +19,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(models.app, name="models")
+app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
 app.add_typer(db.app, name="db")
 app.command("demo")(demo.demo)
@@ -34,11 +35,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = app(args=argv, prog_name="ferryman", standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         return 1
-    except click.ClickException as exc:
-        err_console.print(f"[bold red]error:[/] {exc.format_message()}", highlight=False)
+    except typer.TyperException as exc:  # usage errors (typer bundles its own click)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
         return EXIT_USAGE
     except FerrymanError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
