@@ -42,7 +42,7 @@ DTYPE_TABLE = {
     "pandas-string-python": (pd.Series(["a", "b"], dtype="string[python]"), "string", None),
     "pandas-string-pyarrow": (pd.Series(["a", "b"], dtype="string[pyarrow]"), "string", None),
     "object-strs": (pd.Series(["a", "b"], dtype=object), "string", None),
-    "arrow-string": (pd.Series(["a", "b"], dtype="string[pyarrow]"), "string", None),
+    "arrow-string": (pd.Series(["a", "b"], dtype=pd.ArrowDtype(pa.string())), "string", None),
     "pandas-category": (pd.Series(pd.Categorical(["a", "b"])), "category", None),
     "arrow-dictionary": (
         pd.Series(["a", "b"], dtype=pd.ArrowDtype(pa.dictionary(pa.int32(), pa.string()))),
@@ -60,11 +60,17 @@ DTYPE_TABLE = {
         "Europe/Oslo",
     ),
     "arrow-timestamp-tz": (
-        pd.Series(pd.to_datetime(["2024-01-01"]).tz_localize("UTC"), dtype="timestamp[s, UTC][pyarrow]"),
+        pd.Series(
+            pd.to_datetime(["2024-01-01"]).tz_localize("UTC"), dtype="timestamp[s, UTC][pyarrow]"
+        ),
         "datetime",
         "UTC",
     ),
-    "object-datetimes": (pd.Series([datetime.datetime(2024, 1, 1)], dtype=object), "datetime", None),
+    "object-datetimes": (
+        pd.Series([datetime.datetime(2024, 1, 1)], dtype=object),
+        "datetime",
+        None,
+    ),
     "object-aware-datetimes": (
         pd.Series([datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)], dtype=object),
         "datetime",
@@ -113,7 +119,7 @@ def test_infer_signature_reads_arrow_tables_with_nulls(
         pd.Series([1, None], dtype="Int64"),
         pd.Series(["a", None], dtype=STR),
         pd.Series([True, None], dtype="boolean"),
-        pd.Series(pd.to_datetime(["2024-01-01", None])),
+        pd.Series(["2024-01-01", None], dtype="datetime64[us]"),
     ],
     ids=["float", "Int64", "str", "boolean", "datetime"],
 )
@@ -228,12 +234,12 @@ def test_a_non_numeric_array_is_refused(X: np.ndarray) -> None:
 )
 def test_empty_training_data_is_refused(X: object) -> None:
     with pytest.raises(SignatureInferenceError, match=r"Cannot infer a signature from empty"):
-        infer_signature(X)  # type: ignore[arg-type]
+        infer_signature(X)  # type: ignore[arg-type, unused-ignore]
 
 
 def test_training_data_of_an_unsupported_container_is_refused() -> None:
     with pytest.raises(SignatureInferenceError, match=r"X must be a pandas DataFrame, .* got list"):
-        infer_signature([[1.0, 2.0]])  # type: ignore[arg-type]
+        infer_signature([[1.0, 2.0]])  # type: ignore[arg-type, unused-ignore]
 
 
 def test_y_of_another_length_is_refused_with_both_lengths() -> None:
@@ -257,7 +263,10 @@ UNSUPPORTED = {
     "decimal": (pd.Series([decimal.Decimal("1.5")]), r"unsupported type Decimal"),
     "mixed": (pd.Series(["a", 1], dtype=object), r"holds values of mixed types str, int"),
     "all-missing": (pd.Series([None, None], dtype=object), r"holds only missing values"),
-    "period": (pd.Series(pd.period_range("2024-01", periods=2, freq="M")), r"unsupported type period"),
+    "period": (
+        pd.Series(pd.period_range("2024-01", periods=2, freq="M")),
+        r"unsupported type period",
+    ),
     "arrow-struct": (
         pd.Series([{"a": 1}], dtype=pd.ArrowDtype(pa.struct([("a", pa.int64())]))),
         r"holds values of unsupported type dict",
@@ -278,7 +287,9 @@ def test_unsupported_column_types_are_refused_naming_the_column(
 
 
 def test_non_string_column_names_are_refused() -> None:
-    with pytest.raises(SignatureInferenceError, match=r"Column names must be strings, got 0 \(int\)"):
+    with pytest.raises(
+        SignatureInferenceError, match=r"Column names must be strings, got 0 \(int\)"
+    ):
         infer_signature(pd.DataFrame(np.zeros((2, 2))))
 
 
@@ -305,9 +316,7 @@ def test_predictions_with_probabilities_give_a_probabilities_output() -> None:
 
 
 def test_probability_classes_are_recovered_from_labels_when_missing() -> None:
-    prediction = Prediction(
-        predictions=np.array([1, 0, 1]), probabilities=np.full((3, 2), 0.5)
-    )
+    prediction = Prediction(predictions=np.array([1, 0, 1]), probabilities=np.full((3, 2), 0.5))
 
     output = infer_signature(X2, predictions=prediction).output
 
@@ -324,7 +333,9 @@ def test_labels_with_classes_give_a_label_output() -> None:
 
 
 def test_float_predictions_give_a_value_output() -> None:
-    output = infer_signature(X2, predictions=Prediction(predictions=np.array([0.5, 1.5, 2.0]))).output
+    output = infer_signature(
+        X2, predictions=Prediction(predictions=np.array([0.5, 1.5, 2.0]))
+    ).output
 
     assert output == OutputSpec(kind="value", dtype="float64")
 
@@ -341,7 +352,10 @@ def test_multi_output_predictions_count_their_outputs() -> None:
         (np.array([1.5, 2.0, 3.0]), OutputSpec(kind="value", dtype="float64")),
         (np.array([1, 0, 1]), OutputSpec(kind="label", dtype="int64", classes=(0, 1))),
         (pd.Series(["b", "a", "b"]), OutputSpec(kind="label", dtype="string", classes=("a", "b"))),
-        (pd.Series([True, False, True]), OutputSpec(kind="label", dtype="bool", classes=(False, True))),
+        (
+            pd.Series([True, False, True]),
+            OutputSpec(kind="label", dtype="bool", classes=(False, True)),
+        ),
         ([2, 1, 2], OutputSpec(kind="label", dtype="int64", classes=(1, 2))),
     ],
     ids=["floats", "ints", "strings", "bools", "list"],

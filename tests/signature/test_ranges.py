@@ -37,7 +37,13 @@ def test_values_outside_the_training_range_and_unseen_categories_are_counted() -
 
 def test_a_batch_within_the_training_range_counts_nothing() -> None:
     batch = SIGNATURE.validate(
-        {"x": [0.0, 10.0], "n": [1, 5], "city": ["Oslo", None], "kind": ["a", "b"], "free": [1.0, 2.0]}
+        {
+            "x": [0.0, 10.0],
+            "n": [1, 5],
+            "city": ["Oslo", None],
+            "kind": ["a", "b"],
+            "free": [1.0, 2.0],
+        }
     )
 
     assert count_out_of_range(SIGNATURE, batch) == {}
@@ -62,7 +68,10 @@ def test_tensor_batches_are_counted_per_feature() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (pd.DataFrame({"x": [1.0]}), r"lacks the signature columns \['n', 'city', 'kind', 'free'\]"),
+        (
+            pd.DataFrame({"x": [1.0]}),
+            r"lacks the signature columns \['n', 'city', 'kind', 'free'\]",
+        ),
         (np.zeros((1, 2)), r"Expected a 2-D array with 5 columns, got shape \(1, 2\)"),
         ([{"x": 1.0}], r"Expected a DataFrame or ndarray from Signature\.validate, got list"),
     ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 from collections.abc import Callable
 
 import numpy as np
@@ -27,7 +28,9 @@ FRAME = pd.DataFrame(
 TABLE = infer_signature(
     FRAME,
     predictions=Prediction(
-        predictions=np.array([1, 0]), probabilities=np.array([[0.2, 0.8], [0.7, 0.3]]), classes=[0, 1]
+        predictions=np.array([1, 0]),
+        probabilities=np.array([[0.2, 0.8], [0.7, 0.3]]),
+        classes=[0, 1],
     ),
 )
 TENSOR = infer_signature(np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32), np.array([0.5, 1.0]))
@@ -90,11 +93,17 @@ MALFORMED = {
     "unknown-dtype": (set_column(0, "dtype", "float32"), r"columns\.0\.dtype: Input should be"),
     "misspelt-key": (set_column(1, "nulable", True), r"columns\.1\.nulable: Extra inputs"),
     "missing-kind": (lambda d: d.pop("kind"), r"kind: Field required"),
-    "min-above-max": (set_column(0, "minimum", 99.0), r"columns\.0: column 'age': minimum 99\.0 is greater than maximum 45\.0"),
+    "min-above-max": (
+        set_column(0, "minimum", 99.0),
+        r"columns\.0: column 'age': minimum 99\.0 is greater than maximum 45\.0",
+    ),
     "categories-on-int": (set_column(0, "categories", ["a"]), r"columns\.0: categories apply only"),
     "repeated-category": (set_column(3, "categories", ["a", "a"]), r"must not repeat"),
     "mixed-categories": (set_column(3, "categories", ["a", 1]), r"must all have one type"),
-    "bad-timezone": (set_column(4, "timezone", "Mars/Olympus"), r"unknown time zone 'Mars/Olympus'"),
+    "bad-timezone": (
+        set_column(4, "timezone", "Mars/Olympus"),
+        r"unknown time zone 'Mars/Olympus'",
+    ),
     "timezone-on-float": (set_column(1, "timezone", "UTC"), r"timezone applies only to datetime"),
     "infinite-maximum": (set_column(1, "maximum", float("inf")), r"columns\.1\.maximum: .*finite"),
     "repeated-name": (set_column(1, "name", "age"), r"column names must be unique; repeated: age"),
@@ -102,7 +111,7 @@ MALFORMED = {
     "future-version": (lambda d: d.update(format_version=2), r"format_version: Input should be 1"),
     "tensor-without-spec": (lambda d: d.update(kind="tensor"), r"'tensor' must be set exactly"),
     "probabilities-without-classes": (
-        lambda d: d["output"].update(classes=None),  # type: ignore[attr-defined]
+        lambda d: d["output"].update(classes=None),
         r"output: a 'probabilities' output needs its classes",
     ),
 }
@@ -117,7 +126,9 @@ def test_from_dict_names_the_field_of_a_malformed_document(
 
 
 def test_from_dict_refuses_a_document_that_is_not_an_object() -> None:
-    with pytest.raises(InvalidInputError, match=r"^Invalid signature: expected a JSON object, got list"):
+    with pytest.raises(
+        InvalidInputError, match=r"^Invalid signature: expected a JSON object, got list"
+    ):
         Signature.from_dict([1, 2])  # type: ignore[arg-type]
 
 
@@ -177,3 +188,22 @@ def test_float_categories_absorb_integer_ones() -> None:
     column = ColumnSpec(name="v", dtype="category", categories=(1, 2.5))
 
     assert column.categories == (1.0, 2.5)
+
+
+PICKLE_CASES = {
+    "table": (TABLE, FRAME),
+    "tensor": (TENSOR, np.ones((1, 2), dtype=np.float32)),
+    "one-column": (infer_signature(FRAME[["age"]]), [{"age": 1}]),
+}
+
+
+@pytest.mark.parametrize(
+    ("signature", "batch"), list(PICKLE_CASES.values()), ids=list(PICKLE_CASES)
+)
+def test_a_signature_pickles_after_validating(signature: Signature, batch: object) -> None:
+    expected = signature.validate(batch)
+
+    restored = pickle.loads(pickle.dumps(signature))
+
+    assert restored == signature
+    assert repr(restored.validate(batch)) == repr(expected)

@@ -627,7 +627,7 @@ class Registry:
     def audit_entries(
         self, *, entity: str | None = None, limit: int | None = None, since_seq: int = 0
     ) -> list[audit.AuditEntry]:
-        """Audit entries, oldest first; ``entity`` filters (``churn/3``, or ``churn`` and all below)."""
+        """Audit entries, oldest first; ``entity`` filters: ``churn/3``, or ``churn`` and below."""
         with self.database.read() as session:
             query = select(AuditRow).where(AuditRow.seq > since_seq).order_by(AuditRow.seq)
             if entity is not None:

@@ -89,7 +89,8 @@ class ColumnPlan:
         self.name = spec.name
         self.nullable = spec.nullable
         self.categories: tuple[object, ...] | None = spec.categories
-        self.category_set: frozenset[object] = frozenset(spec.categories or ())
+        #: Category to code, in the signature's order (also the membership test).
+        self.category_codes = {value: code for code, value in enumerate(spec.categories or ())}
         self.target = output_dtype(
             spec.dtype,
             nullable=spec.nullable,
@@ -97,7 +98,6 @@ class ColumnPlan:
             timezone=spec.timezone,
         )
         kind = _category_kind_of(spec.categories) if spec.categories else None
-        self.category_kind: CategoryKind | None = kind
         self.accepts: Callable[[type], bool] = {
             "float64": _is_number_type,
             "int64": _is_number_type,  # floats pass here; their fractional part is checked
@@ -228,7 +228,7 @@ def _coerce_series(plan: ColumnPlan, series: pd.Series) -> Column:
             return series
         return _coerce_array(plan, series.to_numpy(), None)
     if isinstance(dtype, pd.CategoricalDtype):
-        return _coerce_categorical(plan, series)
+        return _coerce_categorical(plan, series, dtype)
     if isinstance(dtype, pd.StringDtype) and plan.spec.dtype == "string":
         _check_nulls(plan, series.isna().to_numpy(), series)
         return series if dtype == STRING_DTYPE else series.astype(STRING_DTYPE)
@@ -439,10 +439,18 @@ def _build_strings(
 def _build_categories(
     plan: ColumnPlan, values: np.ndarray, present: np.ndarray, null: np.ndarray
 ) -> Column:
-    if plan.categories is None:
+    if plan.categories is None or not isinstance(plan.target, pd.CategoricalDtype):
         return pd.Categorical(values)
-    unseen = [value for value in pd.unique(present) if value not in plan.category_set]
-    return pd.Categorical(values, categories=[*plan.categories, *unseen])
+    # Codes straight from a dict: pd.Categorical(values, categories=...) costs ~100x more
+    # on small batches, because it rebuilds and revalidates the categories every time.
+    codes = np.fromiter(
+        (plan.category_codes.get(value, -1) for value in values), dtype=np.int64, count=len(values)
+    )
+    codes[null] = -1
+    if (codes[~null] < 0).any():
+        unseen = [value for value in pd.unique(present) if value not in plan.category_codes]
+        return pd.Categorical(values, categories=[*plan.categories, *unseen])
+    return pd.Categorical.from_codes(codes, dtype=plan.target, validate=False)
 
 
 def _build_datetimes(
@@ -481,16 +489,13 @@ _BUILDERS: dict[str, Callable[[ColumnPlan, np.ndarray, np.ndarray, np.ndarray], 
 # --- categoricals and datetimes -----------------------------------------------------
 
 
-def _coerce_categorical(plan: ColumnPlan, series: pd.Series) -> Column:
-    dtype = series.dtype
-    if not isinstance(dtype, pd.CategoricalDtype):  # pragma: no cover - guarded by caller
-        raise TypeError(dtype)
+def _coerce_categorical(plan: ColumnPlan, series: pd.Series, dtype: pd.CategoricalDtype) -> Column:
     source_categories = tuple(dtype.categories)
     if plan.spec.dtype == "category" and all(plan.accepts(type(c)) for c in source_categories):
         _check_nulls(plan, series.isna().to_numpy())
         if plan.categories is None:
             return series
-        unseen = [c for c in source_categories if c not in plan.category_set]
+        unseen = [c for c in source_categories if c not in plan.category_codes]
         wanted = [*plan.categories, *unseen]
         if list(source_categories) == wanted:
             return series

@@ -7,7 +7,7 @@ so it lives in one place: this module.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -17,9 +17,6 @@ from ferryman.errors import SignatureInferenceError
 
 #: The type of a column in a signature.
 ColumnDType = Literal["bool", "category", "datetime", "float64", "int64", "string"]
-
-#: All column types, in the order of :data:`ColumnDType`.
-COLUMN_DTYPES: tuple[ColumnDType, ...] = get_args(ColumnDType)
 
 #: The Python type of the values of a categorical column.
 CategoryKind = Literal["bool", "float", "int", "str"]
@@ -106,11 +103,6 @@ def without_arrow_dtype(series: pd.Series) -> pd.Series:
     return series
 
 
-def describe_dtype(dtype: object) -> str:
-    """Name a pandas, NumPy or Arrow dtype the way users write it (``int32``, ``object``)."""
-    return str(dtype)
-
-
 def category_kind(categories: pd.Index | tuple[object, ...], *, column: str) -> CategoryKind:
     """Tell which Python type the categories of a categorical column have.
 
@@ -186,7 +178,7 @@ def column_dtype_of(series: pd.Series, *, column: str) -> tuple[ColumnDType, str
     elif pd.api.types.is_float_dtype(dtype):
         return "float64", None
     raise SignatureInferenceError(
-        f"Column {column!r} has unsupported type {describe_dtype(dtype)}. "
+        f"Column {column!r} has unsupported type {dtype}. "
         f"Supported: {SUPPORTED_TYPES}. Convert or drop the column before registering."
     )
 

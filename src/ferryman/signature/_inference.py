@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ MAX_CATEGORIES = 50
 #: Label outputs with at most this many distinct labels list them as classes.
 MAX_CLASSES = 1000
 
-_TENSOR_DTYPES: frozenset[str] = frozenset(TensorDType.__args__)  # type: ignore[attr-defined]
+_TENSOR_DTYPES: frozenset[str] = frozenset(get_args(TensorDType))
 
 #: Training data as (name, column) pairs, plus the tensor layout for NumPy input.
 TrainingColumns = tuple[list[tuple[str, pd.Series]], TensorSpec | None]

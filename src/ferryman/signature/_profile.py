@@ -261,6 +261,12 @@ def build_profile(
         SignatureInferenceError: ``X`` cannot be read (see :func:`infer_signature`).
         InvalidInputError: ``quantiles`` is below 2, or ``y`` or ``predictions`` does
             not have one entry per row of ``X``.
+
+    Example:
+        >>> import pandas as pd
+        >>> profile = build_profile(pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}), quantiles=5)
+        >>> profile.get_feature("x").quantiles
+        (1.0, 1.75, 2.5, 3.25, 4.0)
     """
     if isinstance(quantiles, bool) or not isinstance(quantiles, int) or quantiles < 2:
         raise InvalidInputError(f"quantiles must be an integer >= 2, got {quantiles!r}.")

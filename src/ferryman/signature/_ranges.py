@@ -45,13 +45,14 @@ def count_out_of_range(signature: Signature, data: pd.DataFrame | np.ndarray) ->
             )
         matrix = data[:, plan.range_positions] if plan.range_positions.size else None
     elif isinstance(data, pd.DataFrame):
-        missing = [name for name in plan.names if name not in data.columns]
+        present = set(data.columns.tolist())
+        missing = [name for name in plan.names if name not in present]
         if missing:
             raise InvalidInputError(
                 f"The batch lacks the signature columns {missing}; pass the output of "
                 "Signature.validate."
             )
-        matrix = _range_matrix(plan.range_names, data)
+        matrix = _range_matrix(plan.range_index, data)
     else:
         raise InvalidInputError(
             f"Expected a DataFrame or ndarray from Signature.validate, got {type(data).__name__}."
@@ -71,8 +72,8 @@ def count_out_of_range(signature: Signature, data: pd.DataFrame | np.ndarray) ->
     return {name: counts[name] for name in plan.names if name in counts}
 
 
-def _range_matrix(names: tuple[str, ...], frame: pd.DataFrame) -> np.ndarray | None:
-    if not names:
+def _range_matrix(names: pd.Index, frame: pd.DataFrame) -> np.ndarray | None:
+    if not len(names):
         return None
-    selected = frame if list(frame.columns) == list(names) else frame[list(names)]
+    selected = frame if frame.columns.equals(names) else frame[names]
     return selected.to_numpy(dtype=np.float64, na_value=np.nan)

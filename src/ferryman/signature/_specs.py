@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -286,10 +286,20 @@ class Signature(BaseModel):
         # remembers which columns it was built from, so a model_copy(update=...) that
         # replaces the columns never reuses a stale plan.
         plan = self.__dict__.get("_plan")
-        if not isinstance(plan, _validation.ValidationPlan) or plan.columns is not self.columns:
+        if (
+            not isinstance(plan, _validation.ValidationPlan)
+            or plan.columns is not self.columns
+            or plan.tensor is not self.tensor
+        ):
             plan = _validation.ValidationPlan(self)
             self.__dict__["_plan"] = plan
         return plan
+
+    def __getstate__(self) -> dict[Any, Any]:
+        # Pickle the fields only; the validation plan is a cache, rebuilt on first use.
+        state = super().__getstate__()
+        state["__dict__"] = {k: v for k, v in state["__dict__"].items() if k != "_plan"}
+        return state
 
     def to_dict(self) -> dict[str, object]:
         """Return the signature as a JSON-safe dict (only str, int, float, bool, None)."""
@@ -338,7 +348,8 @@ class Signature(BaseModel):
             signature's columns in order, each with the dtype listed in
             :class:`ColumnSpec`. For tensor signatures an ndarray of the tensor dtype
             (the input array itself when it already has that dtype). The input is never
-            modified.
+            modified; a result may share memory with a DataFrame input through pandas'
+            copy-on-write, so changing one never changes the other.
 
         Raises:
             SchemaValidationError: The batch does not match. ``column``, ``row`` (zero
@@ -346,5 +357,16 @@ class Signature(BaseModel):
                 first (empty batch, wrong shape, missing or unknown column), then values
                 column by column in signature order, reporting the first offending row
                 of the first offending column.
+
+        Example:
+            >>> import pandas as pd
+            >>> from ferryman.signature import infer_signature
+            >>> signature = infer_signature(pd.DataFrame({"age": [31, 45], "income": [1.5, 2.0]}))
+            >>> signature.validate([{"age": 40, "income": 3}]).dtypes.tolist()
+            [dtype('int64'), dtype('float64')]
+            >>> signature.validate([{"age": 40, "income": 3}, {"age": "forty", "income": 1}])
+            Traceback (most recent call last):
+            ...
+            ferryman.errors.SchemaValidationError: column 'age', row 1: expected int64, got ...
         """
         return _validation.validate(self, data, unknown_columns=unknown_columns)

@@ -1,11 +1,17 @@
 """Signature.validate: unpack any accepted container, check it, return the model's layout.
 
-Two routes lead to the same result. The fast route handles the serving hot path, where
-every column is float64 or int64 and the batch is a dense array, a list of rows, a list
-of records or a dict of lists: one NumPy conversion, a handful of vectorised checks and
-one DataFrame block. Whenever the fast route meets anything unusual (a string, a null,
-a boolean, a fraction in an int column) it steps aside, and the general route converts
-column by column (see ``_coercion``) and produces the precise error.
+Three routes lead to the same result:
+
+- all-numeric: when every column is float64/int64 and the batch is a dense array, a
+  list of rows, a list of records or a dict of lists, one NumPy conversion, a handful
+  of vectorised checks and one DataFrame block;
+- float block: for JSON batches of mixed signatures, the float64 columns are converted
+  together as one block and the other columns one by one;
+- general: column by column (see ``_coercion``).
+
+Whenever a faster route meets anything unusual (a string, a null, a boolean, a fraction
+in an int column) it steps aside, and the general route produces the precise error, so
+errors never depend on the route taken.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import pyarrow as pa
 from ferryman.errors import InvalidInputError, SchemaValidationError
 from ferryman.signature._coercion import Column, ColumnPlan, coerce_column
 from ferryman.signature._dtypes import series_from_arrow
+from ferryman.signature._tensors import cast_tensor, tensor_from_array
 
 if TYPE_CHECKING:
     from ferryman.signature._specs import ColumnSpec, Signature, TensorSpec
@@ -46,10 +53,9 @@ class ValidationPlan:
         self.name_set = frozenset(self.names)
         self.width = len(self.names)
         self.column_plans = tuple(ColumnPlan(column) for column in signature.columns)
+        self.targets = [column.target for column in self.column_plans]
         self.record_values: Callable[[Mapping[str, object]], tuple[object, ...]] = (
-            operator.itemgetter(*self.names)
-            if self.width > 1
-            else _single_item_getter(self.names[0])
+            operator.itemgetter(*self.names) if self.width > 1 else _OneItemGetter(self.names[0])
         )
         dtypes = {column.dtype for column in signature.columns}
         nullable_int = any(c.dtype == "int64" and c.nullable for c in signature.columns)
@@ -82,6 +88,7 @@ class ValidationPlan:
         ]
         self.range_positions = np.array([position for position, _ in ranged], dtype=np.intp)
         self.range_names = tuple(column.name for _, column in ranged)
+        self.range_index = pd.Index(self.range_names)
         self.range_lows = np.array(
             [-np.inf if c.minimum is None else c.minimum for _, c in ranged], dtype=np.float64
         )
@@ -95,11 +102,14 @@ class ValidationPlan:
         )
 
 
-def _single_item_getter(name: str) -> Callable[[Mapping[str, object]], tuple[object, ...]]:
-    def get(record: Mapping[str, object]) -> tuple[object, ...]:
-        return (record[name],)
+class _OneItemGetter:
+    """``itemgetter(name)`` that returns a 1-tuple, as ``itemgetter(a, b)`` returns tuples."""
 
-    return get
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, record: Mapping[str, object]) -> tuple[object, ...]:
+        return (record[self.name],)
 
 
 def validate(
@@ -121,7 +131,9 @@ def validate(
     if isinstance(data, np.ndarray):
         _check_array_shape(plan, data)
         if plan.tensor_dtype is not None:
-            tensor = _tensor_from_array(plan, data)
+            tensor = tensor_from_array(
+                data, dtype=plan.tensor_dtype, not_null=plan.not_null, names=plan.names
+            )
             if tensor is not None:
                 return tensor
         matrix = _numeric_matrix(plan, data)
@@ -129,8 +141,7 @@ def validate(
             return _from_matrix(plan, matrix)
         return _from_columns(plan, [data[:, position] for position in range(plan.width)])
     if isinstance(data, pd.DataFrame):
-        matrix, series = _frame_columns(plan, data, reject=reject)
-        return _from_matrix(plan, matrix) if matrix is not None else _from_columns(plan, series)
+        return _from_frame(plan, data, reject=reject)
     if isinstance(data, pa.Table):
         return _from_columns(plan, _table_columns(plan, data, reject=reject))
     if isinstance(data, Mapping):
@@ -154,16 +165,17 @@ def _from_columns(
         converted.append(block[slot] if slot >= 0 else coerce_column(column_plan, values))  # type: ignore[index]
     if plan.tensor_dtype is not None:
         stacked = np.column_stack([np.asarray(column) for column in converted])
-        return _cast_tensor(plan, stacked)
-    rows = pd.RangeIndex(len(converted[0]))
+        return cast_tensor(stacked, dtype=plan.tensor_dtype, names=plan.names)
+    # Every converted column is a fresh array or a copy-on-write Series, so pandas need
+    # not copy again; the default index is the zero-based RangeIndex.
     if block is not None and plan.insert_into_block:
         # One float block plus a few inserted columns builds much faster than a
         # DataFrame from a dict, whose cost grows with every column.
-        frame = pd.DataFrame(block.T, columns=plan.float_index, index=rows)
+        frame = pd.DataFrame(block.T, columns=plan.float_index, copy=False)
         for position in plan.other_positions:
             frame.insert(position, plan.names[position], converted[position])  # type: ignore[arg-type]
         return frame
-    return pd.DataFrame(dict(zip(plan.names, converted, strict=True)), index=rows, copy=False)
+    return pd.DataFrame(dict(zip(plan.names, converted, strict=True)), copy=False)
 
 
 def _from_lists(
@@ -201,9 +213,7 @@ def _shown_names(plan: ValidationPlan) -> str:
     return shown + (", ..." if plan.width > 8 else "")
 
 
-def _check_names(
-    plan: ValidationPlan, names: Sequence[str], *, reject: bool, row: int | None = None
-) -> None:
+def _check_names(plan: ValidationPlan, names: Sequence[str], *, reject: bool) -> None:
     """Raise for the first duplicate, missing or (when rejecting) unknown column name."""
     present = set(names)
     if len(present) != len(names):
@@ -218,10 +228,10 @@ def _check_names(
             seen.add(name)
     for name in plan.names:
         if name not in present:
-            raise _missing_error(plan, name, row)
+            raise _missing_error(plan, name, None)
     if reject and len(present) != plan.width:
         unknown = next(name for name in names if name not in plan.name_set)
-        raise _unknown_error(plan, unknown, row)
+        raise _unknown_error(plan, unknown, None)
 
 
 def _missing_error(plan: ValidationPlan, name: str, row: int | None) -> SchemaValidationError:
@@ -265,25 +275,47 @@ def _check_array_shape(plan: ValidationPlan, data: np.ndarray) -> None:
 # --- containers ---------------------------------------------------------------------
 
 
-def _frame_columns(
+def _from_frame(
     plan: ValidationPlan, frame: pd.DataFrame, *, reject: bool
-) -> tuple[np.ndarray | None, list[pd.Series]]:
-    labels = [label if isinstance(label, str) else str(label) for label in frame.columns]
+) -> pd.DataFrame | np.ndarray:
+    labels = frame.columns.tolist()  # much faster than iterating an Arrow-backed Index
+    if not all(type(label) is str for label in labels):
+        labels = [str(label) for label in labels]
+        frame = frame.set_axis(labels, axis=1)
     if len(frame) == 0:
         raise _empty_batch_error()
     _check_names(plan, labels, reject=reject)
-    if plan.numeric in ("float", "int") and labels == list(plan.names):
+    in_order = tuple(labels) == plan.names
+    if plan.numeric in ("float", "int") and in_order:
         # to_numpy gives float64/int64 only when every column is a plain number column.
-        matrix = frame.to_numpy()
-        if matrix.dtype in (np.float64, np.int64):
-            checked = _numeric_matrix(plan, matrix)
-            if checked is not None:
-                return checked, []
+        matrix = _numeric_matrix(plan, frame.to_numpy())
+        if matrix is not None:
+            return _from_matrix(plan, matrix)
     index = frame.index
     if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
         frame = frame.set_axis(pd.RangeIndex(len(frame)), axis=0)
-    position = {label: index for index, label in enumerate(labels)}
-    return None, [frame.iloc[:, position[name]] for name in plan.names]
+    selected = frame if in_order else frame[plan.index]
+    if plan.tensor_dtype is None and _has_dtypes(selected, plan.targets):
+        # Already in the signature's dtypes (the usual Python-API case): check nulls in
+        # one call and hand back a copy-on-write view, without touching each column.
+        present = selected.notna().to_numpy()
+        if present[:, plan.not_null].all():
+            return selected.copy(deep=False) if selected is frame else selected
+    return _from_columns(plan, [selected[name] for name in plan.names])
+
+
+def _has_dtypes(frame: pd.DataFrame, targets: Sequence[object]) -> bool:
+    """Tell whether each column has exactly its target dtype (categories in order)."""
+    for dtype, target in zip(frame.dtypes.tolist(), targets, strict=True):
+        # Unordered categoricals compare equal whatever their category order, which
+        # decides the codes a model sees: compare the categories themselves too.
+        if dtype != target or (
+            isinstance(target, pd.CategoricalDtype)
+            and target.categories is not None
+            and not dtype.categories.equals(target.categories)
+        ):
+            return False
+    return True
 
 
 def _table_columns(plan: ValidationPlan, table: pa.Table, *, reject: bool) -> list[pd.Series]:
@@ -496,8 +528,8 @@ def _checked_numeric(plan: ValidationPlan, matrix: np.ndarray) -> np.ndarray | N
 
 def _from_matrix(plan: ValidationPlan, matrix: np.ndarray) -> pd.DataFrame | np.ndarray:
     if plan.tensor_dtype is not None:
-        return _cast_tensor(plan, matrix)
-    rows = pd.RangeIndex(matrix.shape[0])
+        return cast_tensor(matrix, dtype=plan.tensor_dtype, names=plan.names)
+    # ``matrix`` is always a fresh array here (see the callers), so pandas need not copy.
     if plan.numeric == "mixed":
         data = {
             name: matrix[:, position].astype(
@@ -507,62 +539,5 @@ def _from_matrix(plan: ValidationPlan, matrix: np.ndarray) -> pd.DataFrame | np.
                 zip(plan.names, plan.column_plans, strict=True)
             )
         }
-        return pd.DataFrame(data, index=rows, copy=False)
-    return pd.DataFrame(matrix, index=rows, columns=plan.index)
-
-
-# --- tensors ------------------------------------------------------------------------
-
-
-def _tensor_from_array(plan: ValidationPlan, data: np.ndarray) -> np.ndarray | None:
-    """Return a numeric array as the tensor dtype, or None to go column by column."""
-    target = plan.tensor_dtype
-    if target is None:  # pragma: no cover - only called for tensor signatures
-        return None
-    kind = data.dtype.kind
-    if target.kind == "b":
-        return data if kind == "b" else None
-    if kind not in "fiu" or (target.kind in "iu" and kind == "f"):
-        return None
-    if kind == "f" and plan.any_not_null:
-        nan = np.isnan(data)
-        if nan.any() and (nan & plan.not_null).any():
-            return None
-    return _cast_tensor(plan, data)
-
-
-def _cast_tensor(plan: ValidationPlan, matrix: np.ndarray) -> np.ndarray:
-    """Cast to the tensor dtype, refusing values the dtype cannot represent."""
-    target = plan.tensor_dtype
-    if target is None:  # pragma: no cover - only called for tensor signatures
-        return matrix
-    if matrix.dtype == target:
-        return matrix
-    if target.kind in "iu" and matrix.dtype.kind in "iu":
-        info = np.iinfo(target)
-        bad = (matrix < info.min) | (matrix > info.max)
-        if bad.any():
-            _raise_first_cell(plan, matrix, bad, f" (outside the {target} range)")
-    if target.kind == "f" and matrix.dtype.kind == "f":
-        with np.errstate(over="ignore"):
-            cast = matrix.astype(target)
-        overflow = np.isinf(cast) & ~np.isinf(matrix)
-        if overflow.any():
-            _raise_first_cell(plan, matrix, overflow, f" (outside the {target} range)")
-        return cast
-    return matrix.astype(target)
-
-
-def _raise_first_cell(plan: ValidationPlan, matrix: np.ndarray, bad: np.ndarray, hint: str) -> None:
-    """Raise for the first bad cell, scanning columns in signature order."""
-    position = int(np.argmax(bad.any(axis=0)))
-    row = int(np.argmax(bad[:, position]))
-    name = plan.names[position]
-    expected = str(plan.tensor_dtype)
-    raise SchemaValidationError(
-        f"column {name!r}, row {row}: expected {expected}, got {matrix[row, position].item()!r}"
-        f"{hint}",
-        column=name,
-        row=row,
-        expected=expected,
-    )
+        return pd.DataFrame(data, copy=False)
+    return pd.DataFrame(matrix, columns=plan.index, copy=False)
