@@ -38,6 +38,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy --strict bench
 
 clean:
 	rm -rf $(VENV) .ferryman .pytest_cache .mypy_cache .ruff_cache

@@ -9,7 +9,10 @@ XGBoost itself derives labels from probabilities.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -111,7 +114,7 @@ class XGBoostFlavor:
         Args:
             path: The ``.ubj`` or ``.json`` file.
             meta: The metadata recorded at save time.
-            scratch: Unused; the file is read into memory.
+            scratch: Where a link to the artifact with the right extension is made.
 
         Raises:
             InvalidInputError: The metadata names an unknown kind.
@@ -119,9 +122,7 @@ class XGBoostFlavor:
         """
         xgb = _xgboost("Loading an XGBoost model")
         kind = meta.get("kind")
-        # Artifacts are stored under their hash, without a file extension, so XGBoost
-        # cannot guess the format from the name; from a buffer it reads the content.
-        source = bytearray(path.read_bytes())
+        source = _named_link(path, scratch, str(meta.get("format", "ubj")))
         model: Any
         if kind == "classifier":
             model = xgb.XGBClassifier()
@@ -221,3 +222,28 @@ def _xgboost(feature: str) -> Any:
     except ImportError as exc:
         raise MissingDependencyError("xgboost", feature=feature, extra="xgboost") from exc
     return xgboost
+
+
+def _named_link(path: Path, scratch: Path, fmt: str) -> str:
+    """Return a path to the artifact whose extension tells XGBoost its format.
+
+    Artifacts are stored under their hash, without an extension, and XGBoost guesses
+    the format from the file name. A hard link (a copy across file systems) in the
+    artifact's scratch directory costs nothing and avoids reading the file into memory.
+    It is made anew on every load, so it always points at the file just verified.
+    """
+    if fmt not in _FORMATS:
+        raise InvalidInputError(
+            f"Unknown xgboost format {fmt!r} in the flavor metadata. "
+            f"Available: {', '.join(_FORMATS)}."
+        )
+    target = scratch / f"model.{fmt}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    staging = scratch / f".model.{fmt}.{os.getpid()}.{threading.get_ident()}"
+    staging.unlink(missing_ok=True)
+    try:
+        os.link(path, staging)
+    except OSError:
+        shutil.copyfile(path, staging)
+    os.replace(staging, target)
+    return str(target)

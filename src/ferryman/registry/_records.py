@@ -100,7 +100,9 @@ class VersionInfo:
         return bool(self.flavor_meta.get("trusted", False))
 
     @classmethod
-    def from_row(cls, row: VersionRow, name: str, aliases: list[str]) -> VersionInfo:
+    def from_row(
+        cls, row: VersionRow, name: str, aliases: list[str], *, include_profile: bool = True
+    ) -> VersionInfo:
         return cls(
             name=name,
             version=row.version,
@@ -109,7 +111,7 @@ class VersionInfo:
             artifact_sha256=row.artifact_sha256,
             artifact_size=row.artifact_size,
             signature=row.signature,
-            profile=row.profile,
+            profile=row.profile if include_profile else None,
             metrics=dict(row.metrics),
             params=dict(row.params),
             tags=dict(row.tags),

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from ferryman.config import Settings
 from ferryman.errors import (
@@ -323,13 +323,17 @@ class Registry:
             )
             return info
 
-    def get_version(self, ref: str | ModelRef, *, at: datetime | None = None) -> VersionInfo:
+    def get_version(
+        self, ref: str | ModelRef, *, at: datetime | None = None, include_profile: bool = True
+    ) -> VersionInfo:
         """Resolve a reference (``name``, ``name/3``, ``name@alias``) to a version.
 
         Args:
             ref: The reference.
             at: Resolve as of this time (timezone-aware): where the alias pointed then,
                 or the latest version that existed then.
+            include_profile: Read the reference profile (the largest field); loading a
+                model does not need it.
 
         Raises:
             InvalidReferenceError: The reference is malformed.
@@ -341,19 +345,19 @@ class Registry:
         with self.database.read() as session:
             model = _get_model_row(session, parsed.name)
             number = _resolve_number(session, model, parsed, at)
-            row = session.scalars(
-                select(VersionRow).where(
-                    VersionRow.model_id == model.id, VersionRow.version == number
-                )
-            ).one_or_none()
+            query = select(VersionRow).where(
+                VersionRow.model_id == model.id, VersionRow.version == number
+            )
+            if not include_profile:
+                query = query.options(defer(VersionRow.profile))
+            row = session.scalars(query).one_or_none()
             if row is None:
                 raise VersionNotFoundError(
                     f"Model {parsed.name!r} has no version {number} "
                     f"(latest is {model.last_version or 'none'})"
                 )
-            return VersionInfo.from_row(
-                row, model.name, _aliases_of_version(session, model.id, number)
-            )
+            aliases = _aliases_of_version(session, model.id, number)
+            return VersionInfo.from_row(row, model.name, aliases, include_profile=include_profile)
 
     def list_versions(self, name: str) -> list[VersionInfo]:
         """All versions of a model, oldest first.
@@ -612,7 +616,7 @@ class Registry:
             ArtifactIntegrityError: The stored artifact does not match its recorded hash.
             UntrustedArtifactError: The artifact needs a trusted loader it was not granted.
         """
-        info = ref if isinstance(ref, VersionInfo) else self.get_version(ref)
+        info = ref if isinstance(ref, VersionInfo) else self.get_version(ref, include_profile=False)
         label = f"model {info.name!r} version {info.version}"
         path = self.artifacts.fetch(BlobRef(info.artifact_sha256, info.artifact_size), label=label)
         scratch = self.cache_dir / "unpacked" / info.artifact_sha256
