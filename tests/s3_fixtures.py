@@ -83,7 +83,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def s3_client(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A boto3 S3 client for the moto server, with dummy credentials in the environment."""
-    import boto3  # type: ignore[import-untyped]  # no stubs installed
+    import boto3
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -8,8 +8,14 @@ import sys
 
 import pytest
 
-PACKAGES = ["ferryman", "ferryman.errors", "ferryman.registry", "ferryman.store",
-            "ferryman.flavors", "ferryman.signature"]
+PACKAGES = [
+    "ferryman",
+    "ferryman.errors",
+    "ferryman.registry",
+    "ferryman.store",
+    "ferryman.flavors",
+    "ferryman.signature",
+]
 
 
 def _isort_style(name: str) -> tuple[int, str]:
@@ -33,8 +39,10 @@ def test_every_error_inherits_the_root_and_a_builtin() -> None:
         cls = getattr(errors, attr)
         assert issubclass(cls, errors.FerrymanError)
         if cls is not errors.FerrymanError:
-            assert any(not issubclass(base, errors.FerrymanError) and base is not object
-                       for base in cls.__mro__[1:]), attr
+            assert any(
+                not issubclass(base, errors.FerrymanError) and base is not object
+                for base in cls.__mro__[1:]
+            ), attr
 
 
 def test_cli_help_imports_neither_database_driver_nor_scientific_stack() -> None:
@@ -46,6 +54,7 @@ def test_cli_help_imports_neither_database_driver_nor_scientific_stack() -> None
         "'pyarrow', 'starlette', 'uvicorn') if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     assert out.stdout.strip().splitlines()[-1] == "HEAVY="

@@ -101,10 +101,12 @@ class Settings(BaseSettings):
         "Default: the only endpoint, when there is exactly one.",
     )
     model_threads: int = Field(
-        default=2,
+        default=1,
         ge=1,
         description="Threads per endpoint that run model calls, so a slow model only holds "
-        "up its own endpoint. Also the number of micro-batches an endpoint runs at once.",
+        "up its own endpoint; also the number of micro-batches an endpoint runs at once. "
+        "1 suits models that hold the GIL (most scikit-learn); raise it for models that "
+        "release it (ONNX Runtime, XGBoost, LightGBM).",
     )
     endpoint_refresh_seconds: float = Field(
         default=1.0,
@@ -117,6 +119,19 @@ class Settings(BaseSettings):
         ge=0.0,
         description="On SIGTERM, how long (seconds) the server waits for in-flight requests "
         "to finish before it closes their connections.",
+    )
+    startup_timeout_seconds: float = Field(
+        default=300.0,
+        ge=0.0,
+        description="How long (seconds) a server process waits at start for every endpoint's "
+        "model to load and warm up before it accepts requests; endpoints still loading after "
+        "that answer 503 until they are ready.",
+    )
+
+    insecure: bool = Field(
+        default=False,
+        description="Serve clients beyond loopback without API tokens (set by "
+        "'ferryman serve --insecure', for a proxy in front that authenticates).",
     )
 
     @classmethod

@@ -216,12 +216,29 @@ class PredictionTimeoutError(FerrymanError, TimeoutError):
     code = "prediction_timeout"
 
 
+class DriftMethodNotFoundError(NotFoundError):
+    """No drift test or streaming detector has the given name; the message lists them."""
+
+    code = "drift_method_not_found"
+
+
+class UncalibratedModelWarning(FerrymanError, UserWarning):
+    """A model's probabilities are too poorly calibrated for a performance estimate.
+
+    Confidence-based performance estimation (CBPE) assumes that a predicted probability
+    of 0.8 is right 80 % of the time; this warning says the reference data contradicts it.
+    """
+
+    code = "uncalibrated_model"
+
+
 __all__ = [
     "AliasNotFoundError",
     "AlreadyExistsError",
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
     "ConfigurationError",
+    "DriftMethodNotFoundError",
     "EndpointNotFoundError",
     "EndpointNotReadyError",
     "FerrymanError",
@@ -241,6 +258,7 @@ __all__ = [
     "SignatureInferenceError",
     "StoreUnavailableError",
     "TokenNotFoundError",
+    "UncalibratedModelWarning",
     "UnsupportedMediaTypeError",
     "UnsupportedModelError",
     "UntrustedArtifactError",

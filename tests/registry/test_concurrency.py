@@ -19,7 +19,7 @@ PER_WORKER = 5
 
 def _register_many(
     settings_blob: bytes, worker: int, barrier: multiprocessing.synchronize.Barrier
-) -> None:  # type: ignore[name-defined]
+) -> None:
     settings = pickle.loads(settings_blob)
     model = DummyClassifier().fit([[0.0], [1.0]], [0, 1])
     with Registry.from_settings(settings.model_copy(update={"user": f"w{worker}"})) as reg:
@@ -30,7 +30,7 @@ def _register_many(
 
 def _move_alias(
     settings_blob: bytes, worker: int, barrier: multiprocessing.synchronize.Barrier
-) -> None:  # type: ignore[name-defined]
+) -> None:
     settings = pickle.loads(settings_blob)
     with Registry.from_settings(settings.model_copy(update={"user": f"w{worker}"})) as reg:
         barrier.wait(timeout=60)

@@ -74,5 +74,6 @@ def test_framework_model_round_trips_through_the_registry(
     loaded = registry.load(f"{framework}-model/{info.version}")
     assert info.flavor == framework
     assert info.signature is not None and info.profile is not None
-    np.testing.assert_allclose(loaded.predict_proba(X.head(20)), expected_proba(X.head(20)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict_proba(X.head(20)), expected_proba(X.head(20)), rtol=1e-5, atol=1e-6
+    )

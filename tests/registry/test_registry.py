@@ -34,12 +34,7 @@ def _register(registry: Registry, classifier: Pipeline, cancer: Data, **kw: Any)
 
 
 def _as(registry: Registry, user: str) -> Registry:
-    return Registry(
-        database=registry.database,
-        artifacts=registry.artifacts,
-        cache_dir=registry.cache_dir,
-        user=user,
-    )
+    return registry.acting_as(user)
 
 
 def test_versions_are_numbered_from_one_per_model(

@@ -17,7 +17,11 @@ from ferryman.registry import Registry
 
 @pytest.mark.s3
 def test_registry_on_s3_registers_loads_and_refuses_tampering(
-    s3_server: str, s3_bucket: str, s3_client: Any, tmp_path: Path, classifier: Pipeline,
+    s3_server: str,
+    s3_bucket: str,
+    s3_client: Any,
+    tmp_path: Path,
+    classifier: Pipeline,
     cancer: tuple[pd.DataFrame, Any],
 ) -> None:
     settings = Settings(
@@ -33,8 +37,9 @@ def test_registry_on_s3_registers_loads_and_refuses_tampering(
     X, y = cancer
     with Registry.from_settings(settings) as registry:
         info = registry.register(classifier, name="churn", X=X, y=y)
-        np.testing.assert_array_equal(registry.load("churn").predict(X.head()),
-                                      classifier.predict(X.head()))
+        np.testing.assert_array_equal(
+            registry.load("churn").predict(X.head()), classifier.predict(X.head())
+        )
         key = f"ferryman/sha256/{info.artifact_sha256[:2]}/{info.artifact_sha256[2:]}"
         s3_client.put_object(Bucket=s3_bucket, Key=key, Body=b"not the model")
         for cached in (tmp_path / "home" / "cache").rglob(info.artifact_sha256):

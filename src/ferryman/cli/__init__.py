@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from ferryman.cli import audit, db, demo, endpoints, models, tokens
+from ferryman.cli import audit, db, demo, endpoints, models, serve, tokens
 from ferryman.cli._app import EXIT_USAGE, err_console
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
 app.add_typer(db.app, name="db")
+app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 
 

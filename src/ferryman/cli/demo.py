@@ -81,12 +81,7 @@ def demo(
                 f"in {time.perf_counter() - started:.2f}s"
             )
         best = max(registered, key=lambda v: v.metrics["roc_auc"])
-        review = Registry(
-            database=registry.database,
-            artifacts=registry.artifacts,
-            cache_dir=registry.cache_dir,
-            user=reviewer,
-        )
+        review = registry.acting_as(reviewer)
         review.set_status(best.ref, "approved", comment="better ROC AUC on the hold-out set")
         console.print(f"[green]approved[/] {best.ref} as {reviewer!r} (not its author)")
         registry.set_alias(MODEL, "production", best.version)

@@ -159,6 +159,11 @@ class SklearnModel:
         self._config: Callable[..., AbstractContextManager[None]] = sklearn.config_context
         names = getattr(estimator, "feature_names_in_", None)
         self._feature_names: list[str] | None = None if names is None else list(names)
+        # When the estimator only checks the names, put the columns in training order
+        # here and feed it an array: the DataFrame check costs it about 0.5 ms per call.
+        self._array_input = self._feature_names is None or _names_only_checked(estimator)
+        if self._array_input:
+            _forget_feature_names(estimator)
         labels = getattr(estimator, "classes_", None) if is_classifier(estimator) else None
         single_output = isinstance(labels, np.ndarray) and labels.ndim == 1
         self._labels: np.ndarray | None = labels if single_output else None
@@ -202,17 +207,59 @@ class SklearnModel:
         return Prediction(predictions=labels, probabilities=probabilities, classes=self._classes)
 
     def _features(self, data: ModelInput) -> pd.DataFrame | np.ndarray:
-        if self._feature_names is None:
-            return data.to_numpy() if isinstance(data, pd.DataFrame) else data
+        names = self._feature_names
         if isinstance(data, pd.DataFrame):
-            if list(data.columns) == self._feature_names:
-                return data
-            return data[self._feature_names]
-        return pd.DataFrame(data, columns=self._feature_names)
+            if names is not None and list(data.columns) != names:
+                data = data[names]
+            return data.to_numpy() if self._array_input else data
+        if self._array_input:
+            return data
+        return pd.DataFrame(data, columns=names)
+
+
+def _names_only_checked(estimator: Any) -> bool:
+    """Tell whether an estimator uses its input's column names only to check them.
+
+    True for trees of scikit-learn's own numeric estimators and transformers. False when
+    any part selects or encodes columns by name or dtype (``sklearn.compose``, encoders,
+    ``FunctionTransformer``), outputs pandas between steps, treats category dtypes as
+    categorical (histogram gradient boosting), or is not scikit-learn's own class.
+    """
+    name_users = (
+        "sklearn.compose",
+        "sklearn.preprocessing._encoders",
+        "sklearn.preprocessing._function_transformer",
+    )
+    for part in _estimator_tree(estimator):
+        module = type(part).__module__
+        if not module.startswith("sklearn.") or module.startswith(name_users):
+            return False
+        output = getattr(part, "_sklearn_output_config", {})
+        if output.get("transform") not in (None, "default"):
+            return False
+        categorical = getattr(part, "is_categorical_", None)
+        if categorical is not None and bool(np.any(categorical)):
+            return False
+    return True
+
+
+def _estimator_tree(estimator: Any) -> list[Any]:
+    from sklearn.base import BaseEstimator
+
+    found = [estimator]
+    params = estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
+    found.extend(v for v in params.values() if isinstance(v, BaseEstimator))
+    return found
+
+
+def _forget_feature_names(estimator: Any) -> None:
+    for part in _estimator_tree(estimator):
+        if "feature_names_in_" in vars(part):
+            del part.feature_names_in_
 
 
 def _joblib() -> Any:
-    import joblib  # type: ignore[import-untyped]  # joblib ships no type hints
+    import joblib
 
     return joblib
 
@@ -247,13 +294,29 @@ def _predicts_argmax_of_proba(estimator: Any) -> bool:
     step does. For every other classifier both methods are called.
     """
     from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.ensemble import BaggingClassifier, ExtraTreesClassifier, RandomForestClassifier
+    from sklearn.ensemble import (
+        BaggingClassifier,
+        ExtraTreesClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
     final = estimator
     while type(final) is Pipeline:
         final = final.steps[-1][1]
-    exact = (RandomForestClassifier, ExtraTreesClassifier, BaggingClassifier)
+    # LogisticRegression and HistGradientBoostingClassifier predict the argmax of a raw
+    # score whose probabilities are a monotone function of it (sigmoid, softmax), with
+    # ties going to the first class in both; they differ only when a binary score is
+    # within 1e-16 of zero, where the sigmoid rounds to exactly 0.5.
+    exact = (
+        RandomForestClassifier,
+        ExtraTreesClassifier,
+        BaggingClassifier,
+        LogisticRegression,
+        HistGradientBoostingClassifier,
+    )
     if type(final) in exact:
         return getattr(final, "n_outputs_", 1) == 1
     return type(final) is CalibratedClassifierCV

@@ -115,6 +115,16 @@ class Registry:
             unknown_columns=settings.unknown_columns,
         )
 
+    def acting_as(self, user: str) -> Registry:
+        """Return a registry on the same stores that records ``user`` as the actor."""
+        return Registry(
+            database=self.database,
+            artifacts=self.artifacts,
+            cache_dir=self.cache_dir,
+            user=user,
+            unknown_columns=self.unknown_columns,
+        )
+
     def open(self) -> Registry:
         """Connect to the metadata store (applying migrations when configured)."""
         self.database.open()

@@ -1,0 +1,104 @@
+"""What every route needs: the settings, the runtime pool, and reading a bounded body."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from ferryman.config import Settings
+from ferryman.errors import MalformedRequestError, PayloadTooLargeError
+from ferryman.registry import Registry
+from ferryman.serving.batching import TimedPrediction
+from ferryman.serving.runtime import RuntimePool
+
+_T = TypeVar("_T")
+
+#: Bodies above this size (bytes) are decoded and validated on a worker thread, so one
+#: big request does not stall the event loop for everyone else.
+OFFLOAD_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ServerContext:
+    """The server's shared state, built once per process by the app factory.
+
+    Attributes:
+        settings: The settings in force.
+        registry: The model registry; ``registry.database`` is the metadata store.
+        pool: The runtime pool.
+    """
+
+    settings: Settings
+    registry: Registry
+    pool: RuntimePool
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the request body, refusing one over ``limit`` bytes before reading it all.
+
+    Raises:
+        PayloadTooLargeError: Content-Length, or the bytes received, exceed ``limit``.
+        MalformedRequestError: Content-Length is not a number.
+        ClientDisconnect: The client went away.
+    """
+    for key, value in request.scope["headers"]:
+        if key == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                raise MalformedRequestError(f"invalid Content-Length {value!r}") from None
+            if length > limit:
+                raise PayloadTooLargeError(_too_large(f"{length} bytes", limit))
+            break
+    chunks: list[bytes] = []
+    size = 0
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLargeError(_too_large(f"more than {limit} bytes", limit))
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(size: str, limit: int) -> str:
+    return (
+        f"request body of {size} is over the limit of {limit} bytes; send fewer rows per "
+        "request or raise FERRYMAN_MAX_BODY_BYTES"
+    )
+
+
+async def prepare(body: bytes, work: Callable[[], _T]) -> _T:
+    """Run decoding/validation ``work`` inline for small bodies, on a thread for big ones."""
+    if len(body) <= OFFLOAD_BYTES:
+        return work()
+    return await run_in_threadpool(work)
+
+
+def timed_response(request: Request, content: bytes, timed: TimedPrediction) -> Response:
+    """A JSON prediction response reporting queue and compute time in its headers.
+
+    The timings also go to ``request.state.prediction_timing`` (a
+    :class:`TimedPrediction`), where metrics middleware can read them.
+    """
+    request.scope["state"]["prediction_timing"] = timed
+    return Response(
+        content,
+        media_type="application/json",
+        headers={
+            "x-queue-time-ms": f"{timed.queue_ms:.3f}",
+            "x-compute-time-ms": f"{timed.compute_ms:.3f}",
+        },
+    )

@@ -1,0 +1,171 @@
+"""The ASGI application factory.
+
+``create_app`` only builds objects; connecting to the metadata store, loading models and
+polling for changes happen in the lifespan, so each server process (``uvicorn --factory``
+runs the factory once per worker) gets its own connections, threads and models. Startup
+waits (up to ``startup_timeout_seconds``) for every endpoint's model to be loaded and
+warmed up, so a process accepts connections only once it can answer them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ferryman.config import Settings
+from ferryman.errors import FerrymanError
+from ferryman.registry import Registry
+from ferryman.security import TokenService
+from ferryman.server import control, health, mlflow, native, oip_v2, openapi
+from ferryman.server._context import ServerContext
+from ferryman.server.auth import AuthMiddleware
+from ferryman.server.middleware import RequestIDMiddleware, request_id
+from ferryman.serving.codecs.base import dumps
+from ferryman.serving.endpoints import EndpointService
+from ferryman.serving.runtime import EndpointSource, RuntimePool
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    registry: Registry | None = None,
+    endpoints: EndpointSource | None = None,
+) -> Starlette:
+    """Build the Ferryman server's ASGI application.
+
+    Args:
+        settings: The settings in force; default: read from the environment and
+            ``ferryman.toml`` (what each worker process of ``ferryman serve`` does).
+        registry: The registry to load models from; default: built from ``settings``.
+            The app opens it at startup and closes it at shutdown only if it built it.
+        endpoints: Where endpoints come from; default: an ``EndpointService`` on the
+            registry's database.
+
+    Returns:
+        A Starlette application; ``app.state.pool`` is its :class:`RuntimePool`.
+    """
+    settings = settings if settings is not None else Settings()
+    owns_registry = registry is None
+    registry = registry if registry is not None else Registry.from_settings(settings)
+    if endpoints is None:
+        endpoints = EndpointService(database=registry.database, user=settings.user)
+    pool = RuntimePool(
+        registry=registry,
+        endpoints=endpoints,
+        model_threads=settings.model_threads,
+        refresh_seconds=settings.endpoint_refresh_seconds,
+    )
+    context = ServerContext(settings=settings, registry=registry, pool=pool)
+    opened = registry
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(opened.open)
+        try:
+            await pool.start()
+            try:
+                # Accept requests only once models are warm, so a restarted worker behind
+                # a shared socket takes no traffic it would answer with 503.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(pool.wait_loaded(), settings.startup_timeout_seconds)
+                _freeze_heap()
+                yield
+            finally:
+                gc.unfreeze()
+                await pool.stop()
+        finally:
+            if owns_registry:
+                await run_in_threadpool(opened.close)
+
+    app = Starlette(
+        routes=_routes(context),
+        middleware=middleware(context),
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.pool = pool
+    app.state.settings = settings
+    return app
+
+
+def _freeze_heap() -> None:
+    """Hide the long-lived heap (imports, loaded models) from the garbage collector.
+
+    A full collection otherwise walks millions of objects of the scientific stack,
+    pausing every request for tens of milliseconds (measured: p99 latency 100 ms instead
+    of 16 ms); frozen objects are still freed by reference counting, and shutdown hands
+    them back to the collector.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def middleware(context: ServerContext) -> list[Middleware]:
+    """The middleware stack, outermost first: the one place to add auth, metrics, etc.
+
+    Every entry must be pure ASGI (no ``BaseHTTPMiddleware``) to keep the hot path lean.
+    """
+    tokens = TokenService(
+        database=context.registry.database,
+        user=context.settings.user,
+        cache_ttl=context.settings.token_cache_seconds,
+    )
+
+    def default_endpoint() -> str | None:
+        try:
+            return mlflow.default_endpoint(context.pool, context.settings.default_endpoint).name
+        except FerrymanError:
+            return None
+
+    return [
+        Middleware(RequestIDMiddleware),
+        Middleware(
+            AuthMiddleware,
+            tokens=tokens,
+            local_user=context.settings.user,
+            default_endpoint=default_endpoint,
+            insecure=context.settings.insecure,
+        ),
+    ]
+
+
+def _routes(context: ServerContext) -> list[BaseRoute]:
+    # The native predict route first: routes are matched in order.
+    routes: list[BaseRoute] = [
+        *native.routes(context),
+        *control.routes(context),
+        *oip_v2.routes(context),
+        *mlflow.routes(context),
+        *health.routes(context),
+    ]
+    document = openapi.document(context)
+
+    async def openapi_json(request: Request) -> Response:
+        return Response(dumps(document(context.pool)), media_type="application/json")
+
+    routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
+    return routes
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 (no route) and 405 (wrong method), as JSON."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    body = {"error": exc.detail, "code": code, "request_id": request_id(request.scope)}
+    return Response(
+        dumps(body),
+        status_code=exc.status_code,
+        media_type="application/json",
+        headers=exc.headers,
+    )

@@ -1,0 +1,235 @@
+"""Authentication and authorisation: one pure-ASGI layer in front of every route.
+
+Each request is mapped to the permission it needs (:func:`required_permission`) and,
+for data-plane routes, the endpoint it concerns. Health checks are public. Everything
+else needs a bearer token (``Authorization: Bearer fm_…`` or ``X-API-Key: fm_…``) whose
+role grants that permission for that endpoint — or, while no API token has ever been
+created, a client on a loopback address (the laptop case), which acts as an admin.
+
+Responses: 401 (with ``WWW-Authenticate: Bearer``) when no valid token is given, 403
+when the token's role or scope does not allow the request, in the error shape of the
+route's protocol.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ferryman.security import Principal, Role, TokenService
+from ferryman.security.roles import Permission
+from ferryman.serving.codecs.base import dumps
+
+#: Routes anyone may call: liveness and readiness, in every protocol's spelling.
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/ping", "/health"}
+)
+
+_PREDICT_ROUTES = (
+    re.compile(r"^/v1/endpoints/(?P<endpoint>[^/]+)/(?:predict|invocations)$"),
+    re.compile(r"^/v2/models/(?P<endpoint>[^/]+)(?:/versions/[^/]+)?/infer$"),
+)
+_ENDPOINT_PATH = re.compile(r"^/v1/endpoints/(?P<endpoint>[^/]+)")
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+#: How long (seconds) the answer to "does any API token exist?" is reused.
+HAS_TOKENS_TTL = 2.0
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a request needs: a permission (``None``: public) for an endpoint (or any)."""
+
+    permission: Permission | None
+    endpoint: str | None = None
+
+
+def required_permission(
+    method: str, path: str, default_endpoint: Callable[[], str | None]
+) -> Requirement:
+    """Map a request to the permission it needs.
+
+    Args:
+        method: The HTTP method.
+        path: The URL path.
+        default_endpoint: Returns the endpoint the root MLflow routes serve, if any.
+    """
+    if path in PUBLIC_PATHS:
+        return Requirement(None)
+    if path == "/metrics":
+        return Requirement(Permission.READ_METRICS)
+    if method == "POST":
+        for pattern in _PREDICT_ROUTES:
+            match = pattern.match(path)
+            if match:
+                return Requirement(Permission.PREDICT, match["endpoint"])
+        if path == "/invocations":
+            return Requirement(Permission.PREDICT, default_endpoint())
+        if path == "/v1/feedback":
+            return Requirement(Permission.PREDICT)
+    if path.startswith("/v1/tokens"):
+        return Requirement(Permission.MANAGE_TOKENS)
+    if path.startswith("/v1/logs"):
+        read = method in _READ_METHODS
+        return Requirement(Permission.READ_LOGS if read else Permission.MANAGE_LOGS)
+    if method in _READ_METHODS:
+        return Requirement(Permission.READ)
+    if path.startswith("/v1/endpoints"):
+        match = _ENDPOINT_PATH.match(path)
+        return Requirement(Permission.MANAGE_ENDPOINTS, match["endpoint"] if match else None)
+    if path.startswith("/v1/rollouts"):
+        return Requirement(Permission.DEPLOY)
+    if path.startswith("/v1/models"):
+        return Requirement(Permission.MANAGE_MODELS)
+    return Requirement(Permission.MANAGE_TOKENS)  # unknown writes: only admins get a 404
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (an IP address or name) is a loopback address."""
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class AuthMiddleware:
+    """Authenticate every non-public request and check its permission.
+
+    Args:
+        app: The application to protect.
+        tokens: The token service; ``None`` means no token store (loopback only).
+        local_user: Who a loopback client is while no token exists (audit trail name).
+        insecure: While no token exists, accept clients from any address, not only
+            loopback (``ferryman serve --insecure``, behind an authenticating proxy).
+        default_endpoint: Returns the endpoint the root MLflow routes serve.
+        clock: Monotonic clock, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tokens: TokenService | None,
+        local_user: str,
+        default_endpoint: Callable[[], str | None],
+        insecure: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.insecure = insecure
+        self.tokens = tokens
+        self.local = Principal(name=local_user, role=Role.ADMIN, endpoints=None)
+        self.default_endpoint = default_endpoint
+        self.clock = clock
+        self._has_tokens: tuple[float, bool] | None = None
+
+    def _tokens_exist(self) -> bool:
+        if self.tokens is None:
+            return False
+        now = self.clock()
+        if self._has_tokens is None or now - self._has_tokens[0] > HAS_TOKENS_TTL:
+            # A short blocking read at most every HAS_TOKENS_TTL seconds; cheaper than a
+            # thread hop on every request.
+            self._has_tokens = (now, self.tokens.has_any())
+        return self._has_tokens[1]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        need = required_permission(scope["method"], path, self.default_endpoint)
+        principal = self._authenticate(scope)
+        if principal is None:
+            await _deny(scope, send, 401, self._why_unauthenticated(scope))
+            return
+        if need.permission is not None and not principal.can(need.permission, need.endpoint):
+            where = f" on endpoint {need.endpoint!r}" if need.endpoint else ""
+            await _deny(
+                scope,
+                send,
+                403,
+                f"token {principal.name!r} (role {principal.role}) "
+                f"may not {need.permission.value}{where}",
+            )
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+    def _authenticate(self, scope: Scope) -> Principal | None:
+        token = _token_from(scope)
+        if token is not None and self.tokens is not None:
+            return self.tokens.authenticate(token)
+        anyone_local = self.insecure or _client_is_loopback(scope)
+        if token is None and anyone_local and not self._tokens_exist():
+            return self.local
+        return None
+
+    def _why_unauthenticated(self, scope: Scope) -> str:
+        if _token_from(scope) is not None:
+            return "invalid, expired or revoked API token"
+        if not self._tokens_exist():
+            return (
+                "no API tokens exist yet, so only loopback clients are accepted; create "
+                "one with: ferryman tokens create NAME --role ROLE"
+            )
+        return "missing API token: send 'Authorization: Bearer <token>'"
+
+
+def principal_of(scope: Scope) -> Principal | None:
+    """The authenticated principal of a request, set by :class:`AuthMiddleware`."""
+    state = scope.get("state") or {}
+    found = state.get("principal")
+    return found if isinstance(found, Principal) else None
+
+
+def _token_from(scope: Scope) -> str | None:
+    key: bytes
+    value: bytes
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            scheme, _, credential = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credential.strip():
+                return credential.strip()
+            return ""
+        if key == b"x-api-key":
+            return value.decode("latin-1").strip()
+    return None
+
+
+def _client_is_loopback(scope: Scope) -> bool:
+    # ASGI servers leave out "client" only when there is no network peer (a Unix socket,
+    # an in-process call); over TCP, uvicorn always sets it.
+    client = scope.get("client")
+    return client is None or is_loopback(client[0])
+
+
+async def _deny(scope: Scope, send: Send, status: int, message: str) -> None:
+    path: str = scope["path"]
+    code = "unauthorized" if status == 401 else "forbidden"
+    if path == "/invocations" or path.endswith("/invocations"):
+        body = {
+            "error_code": "PERMISSION_DENIED" if status == 403 else "UNAUTHENTICATED",
+            "message": message,
+        }
+    elif path.startswith("/v2"):
+        body = {"error": message}
+    else:
+        body = {"error": message, "code": code}
+    headers = [(b"content-type", b"application/json")]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="ferryman"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": dumps(body)})

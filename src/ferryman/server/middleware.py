@@ -1,0 +1,62 @@
+"""Pure-ASGI middleware of the server (no ``BaseHTTPMiddleware``: it costs a task per request).
+
+:class:`RequestIDMiddleware` gives every HTTP request an id: the client's ``X-Request-ID``
+when it is sensible (1-128 visible ASCII characters), else a fresh ``uuid4`` hex. Routes
+read it with :func:`request_id`; every response, errors included, echoes it in
+``X-Request-ID``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_HEADER = b"x-request-id"
+_MAX_LENGTH = 128
+
+
+def request_id(scope: Scope) -> str:
+    """Return the id :class:`RequestIDMiddleware` gave the request (or a new one)."""
+    state: dict[str, Any] = scope.setdefault("state", {})
+    value = state.get("request_id")
+    if value is None:
+        value = state["request_id"] = uuid.uuid4().hex
+    return str(value)
+
+
+def _client_id(scope: Scope) -> str | None:
+    for key, value in scope["headers"]:
+        if key == _HEADER:
+            if 0 < len(value) <= _MAX_LENGTH and all(33 <= byte <= 126 for byte in value):
+                return str(value.decode("ascii"))
+            return None
+    return None
+
+
+class RequestIDMiddleware:
+    """Assign each HTTP request an id and echo it in the ``X-Request-ID`` response header.
+
+    Args:
+        app: The wrapped ASGI application.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        value = _client_id(scope) or uuid.uuid4().hex
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = value
+        header = (_HEADER, value.encode("ascii"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

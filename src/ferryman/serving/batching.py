@@ -1,0 +1,348 @@
+"""Running model calls off the event loop, one request at a time or micro-batched.
+
+Both runners hand a validated batch to a thread pool and return an asyncio future of a
+:class:`TimedPrediction`, which carries the time the request queued and the time the
+model computed (the server reports both as ``X-Queue-Time-Ms`` and
+``X-Compute-Time-Ms``). Cancelling the future (an endpoint's timeout does) withdraws a
+request that has not started; one that has started runs to the end, unobserved.
+
+Micro-batching policy (:class:`MicroBatcher`), designed to be honest about latency:
+
+1. **Idle: no waiting.** When no batch is running, a request goes to the model at once,
+   alone (with anything already queued). At low load batching adds no delay.
+2. **Busy, a slot free: a short window.** When a batch is running and another may start
+   (``max_concurrency`` > running batches), queued requests wait for companions for at
+   most ``min(max_latency_ms, observed batch compute time)`` from the oldest one's
+   arrival, or until ``max_batch_size`` rows are queued. Waiting about one compute time
+   is what it costs to merge with the requests that arrive meanwhile; never more than
+   the configured latency budget.
+3. **Busy, no slot free: the queue fills by itself.** Requests wait for a running batch
+   to finish (unavoidable), then everything queued, up to ``max_batch_size`` rows, goes
+   in the next call at once.
+
+Requests are never split: one larger than ``max_batch_size`` rows runs alone. Merged
+batches keep input order, and each request receives exactly its own rows of the
+output: the same predictions as unbatched (for models whose arithmetic is row by row,
+bit for bit; BLAS-backed models such as linear ones may differ in the last bits of a
+probability, as they do between any two batch sizes). If a merged call raises, every
+member is retried alone, so only the request that causes the failure fails. Members
+whose validated inputs have different column dtypes (categoricals with different
+unseen categories, say) are not merged, since concatenation would change what the
+model sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from ferryman.flavors.base import ModelInput, Prediction
+
+#: Weight of the newest batch in the moving average of compute time.
+_EWMA_WEIGHT = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class TimedPrediction:
+    """A request's prediction and where its time went.
+
+    Attributes:
+        prediction: The model's output for exactly the request's rows.
+        queue_ms: Milliseconds from submission until its model call started.
+        compute_ms: Milliseconds the model call took (the whole merged batch's call).
+        batch_rows: Rows in the model call that served the request.
+    """
+
+    prediction: Prediction
+    queue_ms: float
+    compute_ms: float
+    batch_rows: int
+
+
+class Runner(Protocol):
+    """Something that runs a validated batch through a model and times it."""
+
+    def submit(self, data: ModelInput) -> asyncio.Future[TimedPrediction]:
+        """Schedule a prediction; must be called on the event loop."""
+        ...
+
+
+class DirectRunner:
+    """Call the model once per request on the executor: no batching.
+
+    Args:
+        predict: The model's batch predict function (runs on the executor's threads).
+        executor: The threads for model calls.
+        clock: Seconds from a monotonic clock; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        predict: Callable[[ModelInput], Prediction],
+        executor: Executor,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.predict = predict
+        self.executor = executor
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"DirectRunner(executor={self.executor!r})"
+
+    def submit(self, data: ModelInput) -> asyncio.Future[TimedPrediction]:
+        """Schedule ``predict(data)`` on the executor."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self.executor, self._call, data, self.clock())
+
+    def _call(self, data: ModelInput, queued: float) -> TimedPrediction:
+        clock = self.clock
+        start = clock()
+        prediction = self.predict(data)
+        end = clock()
+        return TimedPrediction(
+            prediction, (start - queued) * 1000.0, (end - start) * 1000.0, len(prediction)
+        )
+
+
+class _Pending:
+    __slots__ = ("data", "future", "queued", "rows")
+
+    def __init__(
+        self, data: ModelInput, future: asyncio.Future[TimedPrediction], queued: float
+    ) -> None:
+        self.data = data
+        self.rows = len(data)
+        self.future = future
+        self.queued = queued
+
+
+_Outcome = Prediction | Exception
+
+
+class MicroBatcher:
+    """Merge concurrent requests into shared model calls; see the module for the policy.
+
+    Args:
+        predict: The model's batch predict function (runs on the executor's threads).
+        executor: The threads for model calls.
+        max_batch_size: Most rows in one merged call (a bigger request runs alone).
+        max_latency_ms: Longest time (milliseconds) a request waits for companions
+            while a free slot exists.
+        max_concurrency: Most model calls in flight at once; match the executor's threads.
+        initial_compute_ms: Compute time assumed before any batch was observed, e.g. the
+            warm-up prediction's.
+        clock: Seconds from a monotonic clock; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        predict: Callable[[ModelInput], Prediction],
+        executor: Executor,
+        max_batch_size: int,
+        max_latency_ms: float,
+        max_concurrency: int = 1,
+        initial_compute_ms: float | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        self.predict = predict
+        self.executor = executor
+        self.max_batch_size = max_batch_size
+        self.max_latency_ms = max_latency_ms
+        self.max_concurrency = max_concurrency
+        self.initial_compute_ms = initial_compute_ms
+        self.clock = clock
+        self._queue: deque[_Pending] = deque()
+        self._queued_rows = 0
+        self._running = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._compute_s = (
+            initial_compute_ms if initial_compute_ms is not None else max_latency_ms
+        ) / 1000.0
+
+    def __repr__(self) -> str:
+        return (
+            f"MicroBatcher(max_batch_size={self.max_batch_size}, "
+            f"max_latency_ms={self.max_latency_ms}, max_concurrency={self.max_concurrency})"
+        )
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a model call."""
+        return len(self._queue)
+
+    @property
+    def running(self) -> int:
+        """Model calls in flight."""
+        return self._running
+
+    @property
+    def window_ms(self) -> float:
+        """How long queued requests wait for companions while a slot is free."""
+        return min(self.max_latency_ms, self._compute_s * 1000.0)
+
+    def submit(self, data: ModelInput) -> asyncio.Future[TimedPrediction]:
+        """Queue a validated batch; the future resolves with exactly its rows' output."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[TimedPrediction] = loop.create_future()
+        item = _Pending(data, future, self.clock())
+        self._queue.append(item)
+        self._queued_rows += item.rows
+        self._schedule(loop)
+        return future
+
+    # -- dispatching (on the event loop) -------------------------------------------------
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        while self._queue and self._running < self.max_concurrency:
+            if self._running and self._queued_rows < self.max_batch_size:
+                self._arm_timer(loop)
+                return
+            if not self._dispatch(loop):
+                return
+
+    def _arm_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            return
+        delay = self._queue[0].queued + self.window_ms / 1000.0 - self.clock()
+        self._timer = loop.call_later(max(delay, 0.0), self._on_timer, loop)
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        if self._queue and self._running < self.max_concurrency:
+            self._dispatch(loop)
+        self._schedule(loop)
+
+    def _dispatch(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Start one model call with the queue's head; return whether one started."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch: list[_Pending] = []
+        rows = 0
+        queue = self._queue
+        while queue:
+            item = queue[0]
+            if item.future.done():  # timed out or cancelled while queued
+                queue.popleft()
+                self._queued_rows -= item.rows
+                continue
+            if batch and rows + item.rows > self.max_batch_size:
+                break
+            queue.popleft()
+            self._queued_rows -= item.rows
+            batch.append(item)
+            rows += item.rows
+        if not batch:
+            return False
+        self._running += 1
+        call = loop.run_in_executor(self.executor, self._run, batch)
+        call.add_done_callback(partial(self._finished, loop, batch))
+        return True
+
+    def _finished(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[_Pending],
+        call: asyncio.Future[tuple[float, float, int, list[_Outcome]]],
+    ) -> None:
+        self._running -= 1
+        if call.cancelled():
+            for item in batch:
+                item.future.cancel()
+        elif (error := call.exception()) is not None:
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(error)
+        else:
+            start, end, rows, outcomes = call.result()
+            compute_ms = (end - start) * 1000.0
+            self._compute_s += _EWMA_WEIGHT * ((end - start) - self._compute_s)
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if item.future.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    item.future.set_exception(outcome)
+                else:
+                    queue_ms = (start - item.queued) * 1000.0
+                    item.future.set_result(TimedPrediction(outcome, queue_ms, compute_ms, rows))
+        self._schedule(loop)
+
+    # -- the model call (on an executor thread) -------------------------------------------
+
+    def _run(self, batch: list[_Pending]) -> tuple[float, float, int, list[_Outcome]]:
+        start = self.clock()
+        datas = [item.data for item in batch]
+        try:
+            merged = merge(datas) if len(datas) > 1 else datas[0]
+        except Exception:  # anything pandas refuses to concatenate: call one by one
+            merged = None
+        outcomes: list[_Outcome]
+        if merged is None:
+            outcomes = [self._call(data) for data in datas]
+        else:
+            try:
+                prediction = self.predict(merged)
+            except Exception as exc:
+                # Find the culprit: each member alone; only the failing ones fail.
+                outcomes = [exc] if len(datas) == 1 else [self._call(data) for data in datas]
+            else:
+                outcomes = split(prediction, [item.rows for item in batch])
+        return start, self.clock(), sum(item.rows for item in batch), outcomes
+
+    def _call(self, data: ModelInput) -> _Outcome:
+        try:
+            return self.predict(data)
+        except Exception as exc:
+            return exc
+
+
+def merge(parts: Sequence[ModelInput]) -> ModelInput | None:
+    """Concatenate validated batches, or return ``None`` when they cannot be merged exactly.
+
+    Args:
+        parts: DataFrames (table signatures) or 2-D arrays (tensor signatures) from the
+            same signature.
+    """
+    first = parts[0]
+    if isinstance(first, np.ndarray):
+        if not all(isinstance(p, np.ndarray) and p.dtype == first.dtype for p in parts):
+            return None
+        return np.concatenate(parts)
+    dtypes = first.dtypes
+    if not all(isinstance(p, pd.DataFrame) and p.dtypes.equals(dtypes) for p in parts):
+        return None
+    merged: pd.DataFrame = pd.concat(parts, ignore_index=True)  # type: ignore[arg-type]
+    return merged
+
+
+def split(prediction: Prediction, sizes: Sequence[int]) -> list[Prediction | Exception]:
+    """Cut a merged prediction back into one prediction per request, in order."""
+    pieces: list[Prediction | Exception] = []
+    start = 0
+    probabilities = prediction.probabilities
+    for size in sizes:
+        end = start + size
+        pieces.append(
+            Prediction(
+                predictions=prediction.predictions[start:end],
+                probabilities=None if probabilities is None else probabilities[start:end],
+                classes=prediction.classes,
+            )
+        )
+        start = end
+    return pieces

@@ -1,0 +1,225 @@
+"""What every protocol codec shares: the input schema, the decoded batch, the output layout.
+
+A codec turns a request body into a :class:`DecodedBatch` (a container that
+:meth:`ferryman.signature.Signature.validate` accepts, with passthrough columns taken
+out) and a :class:`~ferryman.flavors.Prediction` into response bytes. Codecs are pure
+functions: no I/O, no HTTP, no state. Structural problems (malformed JSON, a field of the
+wrong type, a tensor whose shape does not match its data) raise
+:class:`~ferryman.errors.MalformedRequestError`; problems with rows and columns raise
+:class:`~ferryman.errors.SchemaValidationError`, as the validator does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+
+from ferryman.errors import MalformedRequestError, SchemaValidationError
+from ferryman.flavors.base import ModelInput, Prediction
+from ferryman.signature import Signature
+
+#: What the validator does with input columns the signature does not name.
+UnknownColumns = Literal["reject", "ignore"]
+
+_EMPTY: Mapping[str, list[Any]] = {}
+
+
+@dataclass(frozen=True, eq=False)
+class InputSchema:
+    """What one endpoint accepts: its model's signature plus the endpoint's column policy.
+
+    Args:
+        signature: The served version's signature.
+        unknown_columns: ``"reject"`` or ``"ignore"`` columns the signature does not name.
+        passthrough: Columns a request may carry that are taken out before validation.
+    """
+
+    signature: Signature
+    unknown_columns: UnknownColumns = "reject"
+    passthrough: frozenset[str] = frozenset()
+    columns: tuple[str, ...] = field(init=False)
+    is_tensor: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", self.signature.column_names)
+        object.__setattr__(self, "is_tensor", self.signature.kind == "tensor")
+
+    def validate(self, data: object) -> ModelInput:
+        """Validate a decoded batch with the one validator; return the model's input.
+
+        Raises:
+            SchemaValidationError: The batch does not match the signature.
+        """
+        return self.signature.validate(data, unknown_columns=self.unknown_columns)
+
+
+@dataclass(frozen=True)
+class DecodedBatch:
+    """A request's rows, ready for :meth:`InputSchema.validate`.
+
+    Attributes:
+        data: Records, rows in signature order, a dict of column lists, or an array
+            (model payload).
+        passthrough: The values of the passthrough columns the request carried, one
+            list per column with one value per row (``None`` where a row had none).
+    """
+
+    data: Any
+    passthrough: Mapping[str, list[Any]] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """The shape of a version's outputs, learnt from its warm-up prediction.
+
+    Attributes:
+        prediction_dtype: The NumPy dtype of the predictions.
+        prediction_width: Number of prediction columns of a multi-output model, or
+            ``None`` when predictions are one value per row.
+        n_classes: Number of probability columns, or ``None`` without probabilities.
+        classes: The class labels, when known.
+    """
+
+    prediction_dtype: np.dtype[Any]
+    prediction_width: int | None
+    n_classes: int | None
+    classes: tuple[Any, ...] | None
+
+    @classmethod
+    def from_prediction(cls, prediction: Prediction) -> OutputLayout:
+        """Describe the outputs of ``prediction``."""
+        values = prediction.predictions
+        probabilities = prediction.probabilities
+        return cls(
+            prediction_dtype=values.dtype,
+            prediction_width=int(values.shape[1]) if values.ndim == 2 else None,
+            n_classes=None if probabilities is None else int(probabilities.shape[1]),
+            classes=None if prediction.classes is None else tuple(prediction.classes),
+        )
+
+
+def loads(body: bytes) -> Any:
+    """Parse a JSON body.
+
+    Raises:
+        MalformedRequestError: The body is empty or not valid JSON.
+    """
+    if not body:
+        raise MalformedRequestError("empty request body: expected a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequestError(f"malformed JSON: {exc}") from None
+
+
+def dumps(payload: object) -> bytes:
+    """Serialise a response payload; NumPy arrays and scalars become JSON values."""
+    return orjson.dumps(payload, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _json_default(value: object) -> object:
+    # orjson hands over what it cannot write natively: object/str arrays, NumPy scalars.
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    raise TypeError(f"cannot serialise {type(value).__name__} as JSON")
+
+
+def json_type(value: object) -> str:
+    """Name the JSON type of a decoded value, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def check_keys(payload: Mapping[str, Any], allowed: Sequence[str], *, what: str) -> None:
+    """Raise for the first key of ``payload`` outside ``allowed``."""
+    for key in payload:
+        if key not in allowed:
+            names = ", ".join(repr(name) for name in allowed)
+            raise MalformedRequestError(f"unknown field {key!r} in {what}; expected {names}")
+
+
+def from_records_or_rows(instances: list[Any], schema: InputSchema) -> DecodedBatch:
+    """Take the passthrough columns out of records; rows pass through unchanged."""
+    if not schema.passthrough or not instances or not isinstance(instances[0], dict):
+        return DecodedBatch(instances)
+    names = schema.passthrough
+    values: dict[str, list[Any]] = {name: [] for name in names}
+    records: list[Any] = []
+    for record in instances:
+        if not isinstance(record, dict):
+            return DecodedBatch(instances)  # mixed records and rows: the validator says so
+        for name in names:
+            values[name].append(record.get(name))
+        if not names.isdisjoint(record):
+            record = {key: value for key, value in record.items() if key not in names}
+        records.append(record)
+    return DecodedBatch(records, values)
+
+
+def from_columns_and_data(columns: object, data: object, schema: InputSchema) -> DecodedBatch:
+    """Decode the split layout: column names plus rows of values in that order.
+
+    Args:
+        columns: The decoded ``columns`` field, or ``None`` for signature order.
+        data: The decoded ``data`` field.
+        schema: What the endpoint accepts.
+
+    Raises:
+        MalformedRequestError: ``columns`` is not a list of names or ``data`` not a list.
+        SchemaValidationError: A name repeats or a row has the wrong number of values.
+    """
+    if not isinstance(data, list):
+        raise MalformedRequestError(f"'data' must be an array of rows, got {json_type(data)}")
+    if columns is None:
+        return DecodedBatch(data)
+    if not isinstance(columns, list) or not all(isinstance(name, str) for name in columns):
+        raise MalformedRequestError("'columns' must be an array of column names (strings)")
+    width = len(columns)
+    if len(set(columns)) != width:
+        repeated = next(name for name in columns if columns.count(name) > 1)
+        raise SchemaValidationError(
+            f"column {repeated!r} appears more than once in 'columns'; expected each once",
+            column=repeated,
+            expected="unique column names",
+        )
+    for row, values in enumerate(data):
+        if type(values) is not list or len(values) != width:
+            got = f"{len(values)} values" if isinstance(values, list) else json_type(values)
+            raise SchemaValidationError(
+                f"row {row}: expected an array of {width} values (one per name in 'columns'), "
+                f"got {got}",
+                row=row,
+                expected=f"{width} values",
+            )
+    if not schema.passthrough and tuple(columns) == schema.columns:
+        return DecodedBatch(data)  # already rows in signature order: the fastest route
+    lists = [list(values) for values in zip(*data, strict=True)] if data else [[] for _ in columns]
+    by_name = dict(zip(columns, lists, strict=True))
+    passthrough = {name: by_name.pop(name) for name in schema.passthrough if name in by_name}
+    return DecodedBatch(by_name, passthrough or _EMPTY)
+
+
+def from_column_lists(columns: Mapping[str, Any], schema: InputSchema) -> DecodedBatch:
+    """Take the passthrough columns out of a dict of column lists."""
+    if not schema.passthrough or schema.passthrough.isdisjoint(columns):
+        return DecodedBatch(columns)
+    kept = {name: values for name, values in columns.items() if name not in schema.passthrough}
+    passthrough = {
+        name: list(values) if isinstance(values, list) else [values]
+        for name, values in columns.items()
+        if name in schema.passthrough
+    }
+    return DecodedBatch(kept, passthrough)

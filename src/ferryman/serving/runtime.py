@@ -1,0 +1,520 @@
+"""The runtime pool: every endpoint's loaded, warmed-up model, kept current without restarts.
+
+At start the pool lists the endpoints from the metadata store, then loads each one's model
+version (:meth:`Registry.load`), warms it up with one prediction on a typical row, and
+marks the endpoint ready. A background task then polls the store every
+``refresh_seconds``: a cheap change marker tells whether endpoints were created, changed
+or deleted, and references that follow an alias (``churn@production``) or the latest
+version (``churn``) are resolved again. A new version is loaded and warmed up off the
+event loop while the old one keeps serving, then swapped in with one assignment, so an
+alias move costs no request. Every server process runs its own pool over the same store,
+so all of them converge within about one polling interval.
+
+Each endpoint has its own model threads, so a slow or stuck model holds up only its own
+endpoint; a request that outlives the endpoint's timeout fails with
+:class:`~ferryman.errors.PredictionTimeoutError` while the call finishes unobserved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypeVar
+
+from ferryman.errors import (
+    ConfigurationError,
+    EndpointNotFoundError,
+    EndpointNotReadyError,
+    PredictionTimeoutError,
+)
+from ferryman.flavors.base import ModelInput
+from ferryman.registry import Model, ModelRef, Registry, VersionInfo
+from ferryman.serving._threads import DaemonThreadExecutor
+from ferryman.serving._warmup import sample_row
+from ferryman.serving.batching import DirectRunner, MicroBatcher, Runner, TimedPrediction
+from ferryman.serving.codecs.base import DecodedBatch, InputSchema, OutputLayout
+from ferryman.signature import Signature
+
+logger = logging.getLogger("ferryman.serving")
+
+_T = TypeVar("_T")
+
+#: Seconds before a version that failed to load is tried again (unless its reference moves).
+RETRY_FAILED_LOAD_SECONDS = 30.0
+
+
+class EndpointSpec(Protocol):
+    """What the pool needs of an endpoint's configuration (``EndpointConfig`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def max_batch_size(self) -> int: ...
+    @property
+    def max_latency_ms(self) -> float: ...
+    @property
+    def timeout_ms(self) -> float: ...
+    @property
+    def unknown_columns(self) -> Literal["reject", "ignore"]: ...
+    @property
+    def passthrough(self) -> Sequence[str]: ...
+
+
+class EndpointSource(Protocol):
+    """Where endpoints come from (``EndpointService`` is one)."""
+
+    def list(self) -> Sequence[EndpointSpec]:
+        """Return every endpoint."""
+        ...
+
+    def change_marker(self) -> int:
+        """Return a value that changes whenever any endpoint changes."""
+        ...
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedVersion:
+    """A model version loaded and warmed up, shared by every endpoint that serves it.
+
+    Attributes:
+        model: The loaded model.
+        signature: Its signature.
+        layout: Its outputs, as seen in the warm-up prediction.
+        warmup_ms: Milliseconds the warm-up prediction took.
+    """
+
+    model: Model
+    signature: Signature
+    layout: OutputLayout
+    warmup_ms: float
+
+    @property
+    def info(self) -> VersionInfo:
+        """The version's registry record."""
+        return self.model.info
+
+    @property
+    def ref(self) -> str:
+        """The canonical reference, ``name/N``."""
+        return self.model.info.ref
+
+
+class Deployment:
+    """One endpoint serving one loaded version with one configuration; never changes.
+
+    The pool replaces an endpoint's deployment as a whole, so a request that started on
+    one version finishes on it.
+
+    Args:
+        spec: The endpoint's configuration.
+        version: The version it serves.
+        executor: The endpoint's model threads.
+        model_threads: Number of those threads; micro-batches in flight at once.
+        clock: Seconds from a monotonic clock, for timings.
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: EndpointSpec,
+        version: LoadedVersion,
+        executor: Executor,
+        model_threads: int,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.spec = spec
+        self.version = version
+        self.name = spec.name
+        self.timeout_ms = spec.timeout_ms
+        self.schema = InputSchema(
+            version.signature,
+            unknown_columns=spec.unknown_columns,
+            passthrough=frozenset(spec.passthrough),
+        )
+        predict = version.model.model.predict
+        self.runner: Runner
+        if spec.max_batch_size > 1:
+            self.runner = MicroBatcher(
+                predict=predict,
+                executor=executor,
+                max_batch_size=spec.max_batch_size,
+                max_latency_ms=spec.max_latency_ms,
+                max_concurrency=model_threads,
+                initial_compute_ms=version.warmup_ms,
+                clock=clock,
+            )
+        else:
+            self.runner = DirectRunner(predict=predict, executor=executor, clock=clock)
+
+    def __repr__(self) -> str:
+        return f"<Deployment {self.name} serving {self.version.ref}>"
+
+    def validate(self, batch: DecodedBatch) -> ModelInput:
+        """Validate a decoded batch against the served version's signature.
+
+        Raises:
+            SchemaValidationError: The rows do not match the signature.
+        """
+        return self.schema.validate(batch.data)
+
+    async def run(self, data: ModelInput) -> TimedPrediction:
+        """Predict on validated rows, within the endpoint's timeout.
+
+        Raises:
+            PredictionTimeoutError: The prediction took longer than ``timeout_ms``.
+            PredictionError: The model failed.
+        """
+        future = self.runner.submit(data)
+        deadline = asyncio.timeout(self.timeout_ms / 1000.0)
+        try:
+            async with deadline:
+                return await future
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the model's own TimeoutError
+            raise PredictionTimeoutError(
+                f"endpoint {self.name!r}: the prediction took longer than the endpoint's "
+                f"timeout of {self.timeout_ms:g} ms"
+            ) from None
+
+    async def predict(self, batch: DecodedBatch) -> TimedPrediction:
+        """Validate a decoded batch, then predict on it (see :meth:`validate`, :meth:`run`)."""
+        return await self.run(self.schema.validate(batch.data))
+
+
+class EndpointRuntime:
+    """One endpoint in one server process: its configuration, threads and deployment.
+
+    Args:
+        spec: The endpoint's configuration.
+        executor: Its model threads.
+    """
+
+    def __init__(self, *, spec: EndpointSpec, executor: Executor) -> None:
+        self.spec = spec
+        self.executor = executor
+        self.deployment: Deployment | None = None
+        self.error: str | None = None
+
+    def __repr__(self) -> str:
+        state = self.deployment.version.ref if self.deployment else self.error or "loading"
+        return f"<EndpointRuntime {self.name}: {state}>"
+
+    @property
+    def name(self) -> str:
+        """The endpoint's name."""
+        return self.spec.name
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether the endpoint can predict."""
+        return self.deployment is not None
+
+    def ready(self) -> Deployment:
+        """Return the current deployment.
+
+        Raises:
+            EndpointNotReadyError: The model is still loading, or failed to load.
+        """
+        deployment = self.deployment
+        if deployment is None:
+            if self.error is not None:
+                raise EndpointNotReadyError(
+                    f"endpoint {self.name!r} is not ready: loading {self.spec.model} failed: "
+                    f"{self.error}",
+                    retry_after=int(RETRY_FAILED_LOAD_SECONDS),
+                )
+            raise EndpointNotReadyError(
+                f"endpoint {self.name!r} is not ready: its model {self.spec.model} is loading",
+                retry_after=1,
+            )
+        return deployment
+
+
+class RuntimePool:
+    """Every endpoint's runtime in this process, kept in step with the metadata store.
+
+    Args:
+        registry: The model registry, to resolve references and load versions.
+        endpoints: Where endpoints come from, e.g. an ``EndpointService``.
+        model_threads: Threads per endpoint for model calls.
+        refresh_seconds: Seconds between polls of the store.
+        clock: Seconds from a monotonic clock, for timings; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        endpoints: EndpointSource,
+        model_threads: int = 1,
+        refresh_seconds: float = 1.0,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.registry = registry
+        self.endpoints = endpoints
+        self.model_threads = model_threads
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        self._runtimes: dict[str, EndpointRuntime] = {}
+        self._versions: dict[str, LoadedVersion] = {}
+        self._failures: dict[str, float] = {}
+        self._marker: int | None = None
+        self._control: DaemonThreadExecutor | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._refreshing = asyncio.Lock()
+        self._loaded = asyncio.Event()
+        self._retired: builtins.list[Executor] = []
+        self._refresh_error: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"RuntimePool(model_threads={self.model_threads}, "
+            f"refresh_seconds={self.refresh_seconds})"
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """List the endpoints, then load them and keep polling in the background.
+
+        Returns once the endpoints are known (each one answers "loading" until its model
+        is ready); :meth:`wait_loaded` waits for the first loading pass.
+
+        Raises:
+            StoreUnavailableError: The metadata store cannot be reached.
+        """
+        if self._control is not None:
+            return
+        self._control = DaemonThreadExecutor(max_workers=1, name="ferryman-control")
+        async with self._refreshing:
+            await self._sync_endpoints()
+        self._task = asyncio.create_task(self._poll(), name="ferryman-runtime-pool")
+
+    async def stop(self) -> None:
+        """Stop polling and release the model threads (running calls finish unobserved)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for runtime in self._runtimes.values():
+            runtime.executor.shutdown(wait=False, cancel_futures=True)
+        for executor in self._retired:
+            executor.shutdown(wait=False, cancel_futures=True)
+        self._runtimes.clear()
+        self._versions.clear()
+        if self._control is not None:
+            self._control.shutdown(wait=False, cancel_futures=True)
+            self._control = None
+
+    async def wait_loaded(self) -> None:
+        """Wait until the first loading pass after :meth:`start` has finished."""
+        await self._loaded.wait()
+
+    # -- lookups (hot path: no I/O) -------------------------------------------------------
+
+    def get(self, name: str) -> EndpointRuntime:
+        """Return the endpoint called ``name``.
+
+        Raises:
+            EndpointNotFoundError: No such endpoint (in this process's latest view).
+        """
+        runtime = self._runtimes.get(name)
+        if runtime is None:
+            raise EndpointNotFoundError(
+                f"No endpoint named {name!r}. List endpoints with: ferryman endpoints list"
+            )
+        return runtime
+
+    def find(self, name: str) -> EndpointRuntime | None:
+        """Return the endpoint called ``name``, or ``None``."""
+        return self._runtimes.get(name)
+
+    def list(self) -> builtins.list[EndpointRuntime]:
+        """Every endpoint, sorted by name."""
+        return [self._runtimes[name] for name in sorted(self._runtimes)]
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether the first loading pass is done and every endpoint can predict."""
+        return self._loaded.is_set() and all(r.is_ready for r in self._runtimes.values())
+
+    # -- keeping current -----------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Apply endpoint changes and alias moves now: load, warm up and swap as needed.
+
+        The background task calls this every ``refresh_seconds``; tests call it directly.
+
+        Raises:
+            StoreUnavailableError: The metadata store cannot be reached.
+        """
+        async with self._refreshing:
+            await self._sync_endpoints()
+            wanted = [
+                (runtime.name, runtime.spec.model)
+                for runtime in self._runtimes.values()
+                if _needs_resolution(runtime)
+            ]
+            if not wanted:
+                return
+            resolved = await self._in_control(self._resolve, wanted)
+            for name, outcome in resolved.items():
+                runtime = self._runtimes.get(name)
+                if runtime is not None:
+                    await self._bring_up_to_date(runtime, outcome)
+            self._forget_unused_versions()
+
+    async def _poll(self) -> None:
+        try:
+            await self._refresh_logged()
+        finally:
+            self._loaded.set()
+        while True:
+            await asyncio.sleep(self.refresh_seconds)
+            await self._refresh_logged()
+
+    async def _refresh_logged(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as exc:
+            # Once per distinct failure, not once per poll while the store is down.
+            message = f"{type(exc).__name__}: {exc}"
+            if message != self._refresh_error:
+                logger.exception("Refreshing endpoints failed; keeping the current ones")
+            self._refresh_error = message
+        else:
+            if self._refresh_error is not None:
+                logger.info("Refreshing endpoints works again")
+            self._refresh_error = None
+
+    async def _sync_endpoints(self) -> None:
+        marker = await self._in_control(self.endpoints.change_marker)
+        if marker == self._marker:
+            return
+        specs = await self._in_control(self.endpoints.list)
+        current = {spec.name: spec for spec in specs}
+        for name in [name for name in self._runtimes if name not in current]:
+            self._retire(self._runtimes.pop(name))
+        for name, spec in current.items():
+            runtime = self._runtimes.get(name)
+            if runtime is None:
+                executor = DaemonThreadExecutor(
+                    max_workers=self.model_threads, name=f"ferryman-model-{name}"
+                )
+                self._runtimes[name] = EndpointRuntime(spec=spec, executor=executor)
+            else:
+                runtime.spec = spec
+        self._marker = marker
+
+    def _retire(self, runtime: EndpointRuntime) -> None:
+        logger.info("Endpoint %r was deleted; it no longer takes requests", runtime.name)
+        self._retired.append(runtime.executor)
+        # Requests that already hold its deployment finish within their timeout.
+        grace = runtime.spec.timeout_ms / 1000.0 + 1.0
+        asyncio.get_running_loop().call_later(grace, self._shut_down, runtime.executor)
+
+    def _shut_down(self, executor: Executor) -> None:
+        executor.shutdown(wait=False)
+        if executor in self._retired:
+            self._retired.remove(executor)
+
+    def _resolve(
+        self, wanted: builtins.list[tuple[str, str]]
+    ) -> dict[str, VersionInfo | Exception]:
+        resolved: dict[str, VersionInfo | Exception] = {}
+        for name, ref in wanted:
+            try:
+                resolved[name] = self.registry.get_version(ref)
+            except Exception as exc:  # reported per endpoint; the others go on
+                resolved[name] = exc
+        return resolved
+
+    async def _bring_up_to_date(
+        self, runtime: EndpointRuntime, outcome: VersionInfo | Exception
+    ) -> None:
+        if isinstance(outcome, Exception):
+            self._note_failure(runtime, f"{type(outcome).__name__}: {outcome}")
+            return
+        version = self._versions.get(outcome.ref)
+        if version is None:
+            failed_at = self._failures.get(outcome.ref)
+            if failed_at is not None and self.clock() - failed_at < RETRY_FAILED_LOAD_SECONDS:
+                return
+            try:
+                version = await self._in_control(self._load, outcome)
+            except Exception as exc:
+                self._failures[outcome.ref] = self.clock()
+                logger.exception("Loading %s for endpoint %r failed", outcome.ref, runtime.name)
+                self._note_failure(runtime, f"{type(exc).__name__}: {exc}")
+                return
+            self._failures.pop(outcome.ref, None)
+            self._versions[outcome.ref] = version
+        current = runtime.deployment
+        if current is not None and current.version is version and current.spec == runtime.spec:
+            return
+        runtime.deployment = Deployment(
+            spec=runtime.spec,
+            version=version,
+            executor=runtime.executor,
+            model_threads=self.model_threads,
+            clock=self.clock,
+        )
+        runtime.error = None
+        if current is None or current.version is not version:
+            logger.info("Endpoint %r now serves %s", runtime.name, version.ref)
+
+    def _note_failure(self, runtime: EndpointRuntime, message: str) -> None:
+        if runtime.deployment is None:
+            runtime.error = message
+        elif runtime.error != message:
+            logger.warning(
+                "Endpoint %r keeps serving %s: %s",
+                runtime.name,
+                runtime.deployment.version.ref,
+                message,
+            )
+            runtime.error = message
+
+    def _load(self, info: VersionInfo) -> LoadedVersion:
+        model = self.registry.load(info)
+        signature = model.signature
+        if signature is None:
+            raise ConfigurationError(
+                f"Version {info.ref} has no signature, so requests cannot be validated; "
+                "register it with training data (X=...) to serve it"
+            )
+        rows = signature.validate([sample_row(signature, info.profile)])
+        start = self.clock()
+        prediction = model.model.predict(rows)
+        warmup_ms = (self.clock() - start) * 1000.0
+        layout = OutputLayout.from_prediction(prediction)
+        logger.info("Loaded %s (%s), warm-up %.1f ms", info.ref, info.flavor, warmup_ms)
+        return LoadedVersion(model, signature, layout, warmup_ms)
+
+    def _forget_unused_versions(self) -> None:
+        used = {r.deployment.version.ref for r in self._runtimes.values() if r.deployment}
+        for ref in [ref for ref in self._versions if ref not in used]:
+            del self._versions[ref]
+
+    async def _in_control(self, function: Callable[..., _T], *args: object) -> _T:
+        if self._control is None:
+            raise RuntimeError("RuntimePool.start() must be called first")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._control, function, *args)
+
+
+def _needs_resolution(runtime: EndpointRuntime) -> bool:
+    deployment = runtime.deployment
+    if deployment is None or deployment.spec != runtime.spec:
+        return True
+    return ModelRef.parse(runtime.spec.model).version is None  # follows an alias or latest

@@ -1,0 +1,385 @@
+"""Micro-batching and the direct runner, with a fake model and an injected clock.
+
+The fake model can hold its first call until the test releases it, so "a batch is
+running" is a fact the test controls; no test measures time by sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ferryman.errors import PredictionError
+from ferryman.flavors import Prediction
+from ferryman.flavors.base import ModelInput
+from ferryman.serving import DirectRunner, MicroBatcher, TimedPrediction
+from ferryman.serving._threads import DaemonThreadExecutor
+
+pytestmark = pytest.mark.anyio
+
+WAIT = 10.0  # seconds: a bound on every await, never a timing assertion
+
+
+class ManualClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeModel:
+    """Doubles ``x``; raises for negative ``x``; records each call's size.
+
+    Args:
+        clock: Advanced by ``compute_seconds`` during each call.
+        compute_seconds: Simulated compute time per call.
+        hold_first: Block the first call until :meth:`release`.
+    """
+
+    def __init__(
+        self, clock: ManualClock, *, compute_seconds: float = 0.005, hold_first: bool = False
+    ) -> None:
+        self.clock = clock
+        self.compute_seconds = compute_seconds
+        self.calls: list[int] = []
+        self.started = threading.Event()
+        self._gate = threading.Event()
+        self._hold_first = hold_first
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def predict(self, data: ModelInput) -> Prediction:
+        assert isinstance(data, pd.DataFrame)
+        self.calls.append(len(data))
+        self.started.set()
+        if self._hold_first and len(self.calls) == 1 and not self._gate.wait(WAIT):
+            raise AssertionError("the test never released the model")
+        self.clock.now += self.compute_seconds
+        x = data["x"].to_numpy()
+        if (x < 0).any():
+            raise PredictionError("negative x")
+        probabilities = np.column_stack([1 / (1 + x), x / (1 + x)])
+        return Prediction(predictions=x * 2, probabilities=probabilities, classes=[0, 1])
+
+
+def rows(*values: float) -> pd.DataFrame:
+    return pd.DataFrame({"x": np.array(values, dtype=np.float64)})
+
+
+@pytest.fixture
+def executor() -> Iterator[DaemonThreadExecutor]:
+    pool = DaemonThreadExecutor(max_workers=2, name="test-model")
+    yield pool
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+def batcher(
+    model: FakeModel,
+    executor: DaemonThreadExecutor,
+    clock: ManualClock,
+    *,
+    max_batch_size: int = 64,
+    max_latency_ms: float = 60_000.0,
+    max_concurrency: int = 1,
+    initial_compute_ms: float | None = None,
+) -> MicroBatcher:
+    return MicroBatcher(
+        predict=model.predict,
+        executor=executor,
+        max_batch_size=max_batch_size,
+        max_latency_ms=max_latency_ms,
+        max_concurrency=max_concurrency,
+        initial_compute_ms=initial_compute_ms,
+        clock=clock,
+    )
+
+
+async def wait_started(model: FakeModel) -> None:
+    assert await asyncio.to_thread(model.started.wait, WAIT)
+
+
+async def gather(*futures: asyncio.Future[TimedPrediction]) -> list[TimedPrediction]:
+    return list(await asyncio.wait_for(asyncio.gather(*futures), WAIT))
+
+
+async def test_an_idle_batcher_sends_a_request_straight_to_the_model(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    # A 60 s latency budget: if the batcher waited for companions, this would time out.
+    model = FakeModel(clock)
+    runner = batcher(model, executor, clock, max_latency_ms=60_000.0, max_concurrency=2)
+
+    timed = await asyncio.wait_for(runner.submit(rows(1.0)), WAIT)
+
+    assert model.calls == [1]
+    assert timed.queue_ms == 0.0
+    assert timed.compute_ms == pytest.approx(5.0)
+
+
+async def test_requests_arriving_while_the_model_is_busy_share_one_call(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = FakeModel(clock, hold_first=True)
+    runner = batcher(model, executor, clock)
+    first = runner.submit(rows(1.0))
+    await wait_started(model)
+
+    later = [runner.submit(rows(float(i), float(i) + 0.5)) for i in range(2, 6)]
+    model.release()
+    results = await gather(first, *later)
+
+    assert model.calls == [1, 8]
+    assert [r.batch_rows for r in results] == [1, 8, 8, 8, 8]
+
+
+async def test_merged_predictions_equal_unbatched_ones_row_for_row(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = FakeModel(clock, hold_first=True)
+    runner = batcher(model, executor, clock)
+    inputs = [rows(0.5), rows(1.0, 2.0, 3.0), rows(4.0), rows(5.0, 6.0)]
+    first = runner.submit(rows(9.0))
+    await wait_started(model)
+
+    later = [runner.submit(frame) for frame in inputs]
+    model.release()
+    _, *results = await gather(first, *later)
+
+    assert model.calls == [1, 7]
+    for frame, result in zip(inputs, results, strict=True):
+        alone = model.predict(frame)
+        np.testing.assert_array_equal(result.prediction.predictions, alone.predictions)
+        assert result.prediction.probabilities is not None
+        np.testing.assert_array_equal(result.prediction.probabilities, alone.probabilities)
+        assert result.prediction.classes == [0, 1]
+
+
+async def test_only_the_culprit_fails_when_a_merged_call_raises(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = FakeModel(clock, hold_first=True)
+    runner = batcher(model, executor, clock)
+    first = runner.submit(rows(1.0))
+    await wait_started(model)
+
+    good, bad, also_good = (runner.submit(rows(x)) for x in (2.0, -1.0, 3.0))
+    model.release()
+    await gather(first)
+    done = await asyncio.wait_for(
+        asyncio.gather(good, bad, also_good, return_exceptions=True), WAIT
+    )
+
+    assert model.calls == [1, 3, 1, 1, 1]  # the merged call, then each member alone
+    assert isinstance(done[1], PredictionError)
+    assert [r.prediction.predictions.tolist() for r in (done[0], done[2])] == [[4.0], [6.0]]  # type: ignore[union-attr]
+
+
+async def test_a_batch_holds_at_most_max_batch_size_rows(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = FakeModel(clock, hold_first=True)
+    runner = batcher(model, executor, clock, max_batch_size=4)
+    first = runner.submit(rows(1.0))
+    await wait_started(model)
+
+    later = [runner.submit(rows(1.0, 2.0)) for _ in range(5)]
+    model.release()
+    await gather(first, *later)
+
+    assert model.calls == [1, 4, 4, 2]
+
+
+async def test_a_request_larger_than_max_batch_size_runs_alone_and_whole(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = FakeModel(clock)
+    runner = batcher(model, executor, clock, max_batch_size=4)
+
+    timed = await asyncio.wait_for(runner.submit(rows(*range(10))), WAIT)
+
+    assert model.calls == [10]
+    assert len(timed.prediction) == 10
+
+
+async def test_a_request_cancelled_while_queued_is_never_computed(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = FakeModel(clock, hold_first=True)
+    runner = batcher(model, executor, clock)
+    first = runner.submit(rows(1.0))
+    await wait_started(model)
+
+    abandoned = runner.submit(rows(2.0, 2.0, 2.0))
+    kept = runner.submit(rows(3.0))
+    abandoned.cancel()
+    model.release()
+    await gather(first, kept)
+
+    assert model.calls == [1, 1]
+
+
+async def test_queue_time_counts_from_submission_to_the_start_of_the_call(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = FakeModel(clock, hold_first=True, compute_seconds=0.007)
+    runner = batcher(model, executor, clock)
+    first = runner.submit(rows(1.0))
+    await wait_started(model)
+
+    second = runner.submit(rows(2.0))
+    model.release()
+    one, two = await gather(first, second)
+
+    assert (one.queue_ms, one.compute_ms) == pytest.approx((0.0, 7.0))
+    assert (two.queue_ms, two.compute_ms) == pytest.approx((7.0, 7.0))
+
+
+async def test_with_a_free_slot_requests_wait_at_most_the_latency_budget(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    # One call is running and a second slot is free: the queued request goes after the
+    # window, min(max_latency_ms, observed compute), without waiting for the first call.
+    model = FakeModel(clock, hold_first=True)
+    runner = batcher(model, executor, clock, max_latency_ms=1.0, max_concurrency=2)
+    first = runner.submit(rows(1.0))
+    await wait_started(model)
+
+    second = runner.submit(rows(2.0))
+    assert runner.window_ms == 1.0
+    done, _ = await asyncio.wait({first, second}, timeout=WAIT, return_when="FIRST_COMPLETED")
+
+    assert done == {second}
+    model.release()
+    await gather(first)
+
+
+async def test_the_window_follows_the_observed_compute_time(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = FakeModel(clock, compute_seconds=0.002)
+    runner = batcher(model, executor, clock, max_latency_ms=50.0, initial_compute_ms=40.0)
+    assert runner.window_ms == 40.0
+
+    for _ in range(40):
+        await asyncio.wait_for(runner.submit(rows(1.0)), WAIT)
+
+    assert runner.window_ms == pytest.approx(2.0, abs=0.01)
+
+
+async def test_the_window_never_exceeds_max_latency(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = FakeModel(clock, compute_seconds=0.5)
+    runner = batcher(model, executor, clock, max_latency_ms=20.0)
+
+    await asyncio.wait_for(runner.submit(rows(1.0)), WAIT)
+
+    assert runner.window_ms == 20.0
+
+
+@pytest.mark.parametrize(
+    ("parts", "mergeable"),
+    [
+        ([pd.DataFrame({"x": [1.0]}), pd.DataFrame({"x": [2.0]})], True),
+        (
+            [
+                pd.DataFrame({"c": pd.Categorical(["a"], categories=["a", "b"])}),
+                pd.DataFrame({"c": pd.Categorical(["z"], categories=["a", "b", "z"])}),
+            ],
+            False,
+        ),
+        ([np.ones((1, 2), np.float32), np.ones((2, 2), np.float32)], True),
+        ([np.ones((1, 2), np.float32), np.ones((1, 2), np.float64)], False),
+    ],
+    ids=["frames", "different-categories", "arrays", "different-dtypes"],
+)
+def test_batches_merge_only_when_concatenation_keeps_what_the_model_sees(
+    parts: list[ModelInput], mergeable: bool
+) -> None:
+    from ferryman.serving.batching import merge
+
+    merged = merge(parts)
+
+    assert (merged is not None) == mergeable
+    if merged is not None:
+        assert len(merged) == sum(len(part) for part in parts)
+
+
+async def test_unmergeable_members_are_answered_one_by_one(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    calls: list[int] = []
+    started, gate = threading.Event(), threading.Event()
+
+    def predict(data: ModelInput) -> Prediction:
+        calls.append(len(data))
+        started.set()
+        if len(calls) == 1:
+            gate.wait(WAIT)
+        return Prediction(predictions=np.zeros(len(data)))
+
+    runner = MicroBatcher(
+        predict=predict, executor=executor, max_batch_size=8, max_latency_ms=5.0, clock=clock
+    )
+    first = runner.submit(pd.DataFrame({"c": pd.Categorical(["a"])}))
+    assert await asyncio.to_thread(started.wait, WAIT)
+    second = runner.submit(pd.DataFrame({"c": pd.Categorical(["a"], categories=["a", "b"])}))
+    third = runner.submit(pd.DataFrame({"c": pd.Categorical(["b"], categories=["b"])}))
+    gate.set()
+    results = await gather(first, second, third)
+
+    assert calls == [1, 1, 1]
+    assert [r.batch_rows for r in results] == [1, 2, 2]
+
+
+async def test_the_direct_runner_calls_the_model_once_per_request(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = FakeModel(clock, compute_seconds=0.003)
+    runner = DirectRunner(predict=model.predict, executor=executor, clock=clock)
+
+    results = await gather(runner.submit(rows(1.0)), runner.submit(rows(2.0, 3.0)))
+
+    assert sorted(model.calls) == [1, 2]
+    assert [r.prediction.predictions.tolist() for r in results] == [[2.0], [4.0, 6.0]]
+    assert all(r.compute_ms > 0 for r in results)
+
+
+async def test_the_direct_runner_passes_the_models_error_on(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    runner = DirectRunner(predict=FakeModel(clock).predict, executor=executor, clock=clock)
+
+    with pytest.raises(PredictionError, match="negative x"):
+        await asyncio.wait_for(runner.submit(rows(-1.0)), WAIT)
+
+
+@pytest.mark.parametrize(
+    ("max_batch_size", "max_concurrency", "message"),
+    [(0, 1, "max_batch_size must be at least 1"), (2, 0, "max_concurrency must be at least 1")],
+)
+def test_bad_batcher_settings_are_refused(
+    executor: DaemonThreadExecutor, max_batch_size: int, max_concurrency: int, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        MicroBatcher(
+            predict=FakeModel(ManualClock()).predict,
+            executor=executor,
+            max_batch_size=max_batch_size,
+            max_latency_ms=1.0,
+            max_concurrency=max_concurrency,
+        )
