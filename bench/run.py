@@ -37,7 +37,12 @@ class Benchmark:
 
 
 #: Every benchmark, in the order they run.
-BENCHMARKS: tuple[Benchmark, ...] = (Benchmark(script="registry.py", smoke_flags=("--smoke",)),)
+BENCHMARKS: tuple[Benchmark, ...] = (
+    Benchmark(script="registry.py", smoke_flags=("--smoke",)),
+    Benchmark(script="serving/throughput.py", smoke_flags=("--smoke",)),
+    Benchmark(script="drift/data_drift.py", smoke_flags=("--smoke",)),
+    Benchmark(script="drift/concept.py", smoke_flags=("--smoke",)),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

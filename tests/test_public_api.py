@@ -15,6 +15,7 @@ PACKAGES = [
     "ferryman.store",
     "ferryman.flavors",
     "ferryman.signature",
+    "ferryman.drift",
 ]
 
 

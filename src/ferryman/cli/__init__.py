@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from ferryman.cli import audit, db, demo, endpoints, models, serve, tokens
+from ferryman.cli import audit, db, demo, drift, endpoints, models, serve, tokens
 from ferryman.cli._app import EXIT_USAGE, err_console
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(drift.app, name="drift")
 app.add_typer(audit.app, name="audit")
 app.add_typer(db.app, name="db")
 app.command("serve")(serve.serve)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import ipaddress
 import os
+import shutil
 import socket
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -54,19 +56,40 @@ def serve(
     if default_endpoint is not None:
         # Worker processes build their own Settings from the environment.
         os.environ["FERRYMAN_DEFAULT_ENDPOINT"] = default_endpoint
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=access_log,
-        log_config=log_config(),
-        timeout_graceful_shutdown=int(config.graceful_shutdown_seconds),
-    )
+    metrics_dir = None
+    if workers > 1 and config.metrics_multiproc_dir is None:
+        metrics_dir = metrics_directory(config.home)
+        # Read by prometheus-client when each worker imports it, so before they start.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    try:
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=access_log,
+            log_config=log_config(),
+            timeout_graceful_shutdown=int(config.graceful_shutdown_seconds),
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def metrics_directory(home: Path) -> Path:
+    """Create an empty directory for the workers' metric files: ``HOME/run/metrics-PID``.
+
+    One per server (the supervisor's process id), emptied first: files left by an earlier
+    server with the same id would otherwise add to this one's counters.
+    """
+    directory = (home / "run" / f"metrics-{os.getpid()}").resolve()
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return directory
 
 
 def log_config() -> dict[str, Any]:
