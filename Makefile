@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench bench-smoke lint clean
+.PHONY: demo test bench bench-smoke lint clean tools
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Ferryman needs Python 3.11 or newer")'
@@ -23,8 +23,15 @@ $(VENV)/.dev: $(BIN)/python pyproject.toml
 demo: $(VENV)/.core
 	$(BIN)/ferryman demo
 
+## tools: Debian packages some tests use (promtool, wrk); tests skip, saying why, without them
+tools:
+	@command -v promtool >/dev/null && command -v wrk >/dev/null || \
+	  (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	   apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus wrk >/dev/null) || \
+	  echo "note: promtool/wrk not installed; the tests that need them will skip"
+
 ## test: create .venv with dev dependencies, run the whole suite (starts what it needs)
-test: $(VENV)/.dev
+test: $(VENV)/.dev tools
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --timeout 600 $(PYTEST_ARGS)
 
 ## bench: run every benchmark with its peer or floor in the same run

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -126,6 +126,15 @@ class Settings(BaseSettings):
         description="How long (seconds) a server process waits at start for every endpoint's "
         "model to load and warm up before it accepts requests; endpoints still loading after "
         "that answer 503 until they are ready.",
+    )
+
+    metrics_multiproc_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR", "metrics_multiproc_dir"),
+        description="Directory where every server process writes its Prometheus metrics, "
+        "merged at /metrics (prometheus-client's multiprocess mode; read from "
+        "PROMETHEUS_MULTIPROC_DIR, which 'ferryman serve --workers N' sets for N > 1). "
+        "Default: none, each process serves only its own metrics.",
     )
 
     insecure: bool = Field(

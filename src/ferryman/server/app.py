@@ -15,6 +15,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -25,9 +26,10 @@ from starlette.routing import BaseRoute, Route
 
 from ferryman.config import Settings
 from ferryman.errors import FerrymanError
+from ferryman.monitoring import ServingMetrics
 from ferryman.registry import Registry
 from ferryman.security import TokenService
-from ferryman.server import control, health, mlflow, native, oip_v2, openapi
+from ferryman.server import control, health, metrics, mlflow, native, oip_v2, openapi
 from ferryman.server._context import ServerContext
 from ferryman.server.auth import AuthMiddleware
 from ferryman.server.middleware import RequestIDMiddleware, request_id
@@ -41,6 +43,7 @@ def create_app(
     *,
     registry: Registry | None = None,
     endpoints: EndpointSource | None = None,
+    serving_metrics: ServingMetrics | None = None,
 ) -> Starlette:
     """Build the Ferryman server's ASGI application.
 
@@ -51,23 +54,32 @@ def create_app(
             The app opens it at startup and closes it at shutdown only if it built it.
         endpoints: Where endpoints come from; default: an ``EndpointService`` on the
             registry's database.
+        serving_metrics: Where to record request metrics; default: fresh ones on a new
+            registry (multiprocess mode when ``settings.metrics_multiproc_dir`` is set).
 
     Returns:
-        A Starlette application; ``app.state.pool`` is its :class:`RuntimePool`.
+        A Starlette application; ``app.state.pool`` is its :class:`RuntimePool`,
+        ``app.state.metrics`` its :class:`~ferryman.monitoring.ServingMetrics`.
     """
     settings = settings if settings is not None else Settings()
     owns_registry = registry is None
     registry = registry if registry is not None else Registry.from_settings(settings)
     if endpoints is None:
         endpoints = EndpointService(database=registry.database, user=settings.user)
+    if serving_metrics is None:
+        serving_metrics = ServingMetrics.create(
+            CollectorRegistry(), multiprocess_dir=settings.metrics_multiproc_dir
+        )
     pool = RuntimePool(
         registry=registry,
         endpoints=endpoints,
         model_threads=settings.model_threads,
         refresh_seconds=settings.endpoint_refresh_seconds,
+        on_load=serving_metrics.observe_model_load,
     )
     context = ServerContext(settings=settings, registry=registry, pool=pool)
     opened = registry
+    recorded = serving_metrics
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -80,7 +92,8 @@ def create_app(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(pool.wait_loaded(), settings.startup_timeout_seconds)
                 _freeze_heap()
-                yield
+                async with metrics.serving(recorded):
+                    yield
             finally:
                 gc.unfreeze()
                 await pool.stop()
@@ -89,13 +102,14 @@ def create_app(
                 await run_in_threadpool(opened.close)
 
     app = Starlette(
-        routes=_routes(context),
-        middleware=middleware(context),
+        routes=[*_routes(context), *metrics.routes(recorded)],
+        middleware=middleware(context, recorded),
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
     app.state.pool = pool
     app.state.settings = settings
+    app.state.metrics = recorded
     return app
 
 
@@ -111,7 +125,7 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-def middleware(context: ServerContext) -> list[Middleware]:
+def middleware(context: ServerContext, recorded: ServingMetrics) -> list[Middleware]:
     """The middleware stack, outermost first: the one place to add auth, metrics, etc.
 
     Every entry must be pure ASGI (no ``BaseHTTPMiddleware``) to keep the hot path lean.
@@ -130,6 +144,12 @@ def middleware(context: ServerContext) -> list[Middleware]:
 
     return [
         Middleware(RequestIDMiddleware),
+        Middleware(
+            metrics.MetricsMiddleware,
+            metrics=recorded,
+            pool=context.pool,
+            default_endpoint=default_endpoint,
+        ),
         Middleware(
             AuthMiddleware,
             tokens=tokens,

@@ -412,4 +412,12 @@ def _paths(endpoint: Any, model: Any, version: Any) -> dict[str, Any]:
             }
         },
         "/openapi.json": {"get": _get("This document.", "object", ())},
+        "/metrics": {
+            "get": _get(
+                "Prometheus metrics in the text exposition format (all worker processes).",
+                "string",
+                (),
+                media="text/plain",
+            )
+        },
     }

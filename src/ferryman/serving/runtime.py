@@ -89,12 +89,14 @@ class LoadedVersion:
         signature: Its signature.
         layout: Its outputs, as seen in the warm-up prediction.
         warmup_ms: Milliseconds the warm-up prediction took.
+        load_seconds: Seconds loading and warming it up took.
     """
 
     model: Model
     signature: Signature
     layout: OutputLayout
     warmup_ms: float
+    load_seconds: float = 0.0
 
     @property
     def info(self) -> VersionInfo:
@@ -248,6 +250,8 @@ class RuntimePool:
         model_threads: Threads per endpoint for model calls.
         refresh_seconds: Seconds between polls of the store.
         clock: Seconds from a monotonic clock, for timings; injectable for tests.
+        on_load: Called as ``on_load(endpoint, version_ref, load_seconds)`` when an
+            endpoint starts serving a version (e.g. to record the load time in metrics).
     """
 
     def __init__(
@@ -258,12 +262,14 @@ class RuntimePool:
         model_threads: int = 1,
         refresh_seconds: float = 1.0,
         clock: Callable[[], float] = time.perf_counter,
+        on_load: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.registry = registry
         self.endpoints = endpoints
         self.model_threads = model_threads
         self.refresh_seconds = refresh_seconds
         self.clock = clock
+        self.on_load = on_load
         self._runtimes: dict[str, EndpointRuntime] = {}
         self._versions: dict[str, LoadedVersion] = {}
         self._failures: dict[str, float] = {}
@@ -472,6 +478,8 @@ class RuntimePool:
         runtime.error = None
         if current is None or current.version is not version:
             logger.info("Endpoint %r now serves %s", runtime.name, version.ref)
+            if self.on_load is not None:
+                self.on_load(runtime.name, version.ref, version.load_seconds)
 
     def _note_failure(self, runtime: EndpointRuntime, message: str) -> None:
         if runtime.deployment is None:
@@ -486,6 +494,7 @@ class RuntimePool:
             runtime.error = message
 
     def _load(self, info: VersionInfo) -> LoadedVersion:
+        loading = self.clock()
         model = self.registry.load(info)
         signature = model.signature
         if signature is None:
@@ -499,7 +508,7 @@ class RuntimePool:
         warmup_ms = (self.clock() - start) * 1000.0
         layout = OutputLayout.from_prediction(prediction)
         logger.info("Loaded %s (%s), warm-up %.1f ms", info.ref, info.flavor, warmup_ms)
-        return LoadedVersion(model, signature, layout, warmup_ms)
+        return LoadedVersion(model, signature, layout, warmup_ms, self.clock() - loading)
 
     def _forget_unused_versions(self) -> None:
         used = {r.deployment.version.ref for r in self._runtimes.values() if r.deployment}

@@ -1,0 +1,353 @@
+"""Prometheus metrics of the serving path, built per application and injected.
+
+:meth:`ServingMetrics.create` registers every metric on a registry it is given (never the
+global default one), so each app, and each test, has its own. Recording is lean: label
+children are bound once per endpoint, version, protocol and status and kept in dicts,
+so a request costs a few dict lookups, counter increments and histogram observations.
+
+Two modes:
+
+- **single process** (one worker, tests in process): the registry holds the metrics and
+  a ``ProcessCollector`` (``process_resident_memory_bytes``, ``process_cpu_seconds_total``,
+  ``process_open_fds``, ...); :meth:`ServingMetrics.exposition` renders it.
+- **multiprocess** (``ferryman serve --workers N``): ``PROMETHEUS_MULTIPROC_DIR`` is set
+  before the workers start, so prometheus-client writes every value to memory-mapped
+  files in that directory; :meth:`ServingMetrics.exposition` merges all processes' files
+  with a ``MultiProcessCollector``. Counters and histograms are summed over processes
+  (dead ones included, so totals never go down); ``ferryman_requests_in_flight`` is
+  summed over live processes; process metrics are per worker, labelled ``pid``
+  (``ferryman_process_*``, sampled by :meth:`ServingMetrics.sample_process`). A worker
+  calls :meth:`ServingMetrics.mark_process_dead` when it stops.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+#: Latency buckets (seconds), 0.5 ms to 10 s.
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+#: Rows-per-model-call buckets.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
+
+#: Role of a request served to its caller (shadow copies will use ``"shadow"``).
+PRIMARY = "primary"
+
+
+class RequestSeries:
+    """Pre-bound children for one endpoint, version and protocol (``record`` uses them).
+
+    Not built directly: see :meth:`ServingMetrics.series`.
+    """
+
+    __slots__ = ("_counters", "_labels", "_requests", "duration")
+
+    def __init__(self, metrics: ServingMetrics, endpoint: str, version: str, protocol: str):
+        self._labels = (endpoint, version, protocol, PRIMARY)
+        self._requests = metrics.requests
+        self._counters: dict[int, Counter] = {}
+        self.duration: Histogram = metrics.request_duration.labels(*self._labels)
+
+    def counter(self, status: int) -> Counter:
+        """The ``ferryman_requests_total`` child of one HTTP status code."""
+        child = self._counters.get(status)
+        if child is None:
+            labels = self._labels
+            child = self._requests.labels(labels[0], labels[1], labels[2], labels[3], str(status))
+            self._counters[status] = child
+        return child
+
+
+class EndpointSeries:
+    """Pre-bound children for one endpoint: in flight, model-call histograms, errors.
+
+    Not built directly: see :meth:`ServingMetrics.endpoint`.
+    """
+
+    __slots__ = (
+        "_by_version",
+        "_errors",
+        "_kinds",
+        "_metrics",
+        "batch_size",
+        "compute",
+        "in_flight",
+        "name",
+        "protocol",
+        "queue",
+    )
+
+    def __init__(self, metrics: ServingMetrics, name: str, protocol: str) -> None:
+        self.name = name
+        self.protocol = protocol
+        self._metrics = metrics
+        self._by_version: dict[str, RequestSeries] = {}
+        self._kinds: dict[str, Counter] = {}
+        self._errors = metrics.errors
+        self.in_flight: Gauge = metrics.in_flight.labels(name)
+        self.batch_size: Histogram = metrics.batch_size.labels(name)
+        self.queue: Histogram = metrics.queue.labels(name)
+        self.compute: Histogram = metrics.compute.labels(name)
+
+    def series(self, version: str) -> RequestSeries:
+        """The children of this endpoint serving ``version`` (``name/N``; ``""``: none)."""
+        found = self._by_version.get(version)
+        if found is None:
+            found = RequestSeries(self._metrics, self.name, version, self.protocol)
+            self._by_version[version] = found
+        return found
+
+    def error(self, kind: str) -> Counter:
+        """The ``ferryman_errors_total`` child of one error kind."""
+        child = self._kinds.get(kind)
+        if child is None:
+            child = self._kinds[kind] = self._errors.labels(self.name, kind)
+        return child
+
+    def record(
+        self,
+        *,
+        version: str,
+        status: int,
+        seconds: float,
+        kind: str | None = None,
+        queue_seconds: float | None = None,
+        compute_seconds: float | None = None,
+        batch_rows: int | None = None,
+    ) -> None:
+        """Record one finished request.
+
+        Args:
+            version: The version that served it, ``name/N`` (``""`` when none did).
+            status: The HTTP status code answered.
+            seconds: Wall time from receipt to the end of the response.
+            kind: The error code (e.g. ``schema_validation``) when the request failed.
+            queue_seconds: Time the model call waited, when a model call served it.
+            compute_seconds: Time the model call took, when a model call served it.
+            batch_rows: Rows in that model call.
+        """
+        series = self.series(version)
+        series.counter(status).inc()
+        series.duration.observe(seconds)
+        if kind is not None:
+            self.error(kind).inc()
+        if batch_rows is not None:
+            self.batch_size.observe(batch_rows)
+        if queue_seconds is not None:
+            self.queue.observe(queue_seconds)
+        if compute_seconds is not None:
+            self.compute.observe(compute_seconds)
+
+
+@dataclass(frozen=True, eq=False)
+class ServingMetrics:
+    """The serving path's Prometheus metrics, registered on one registry.
+
+    Build with :meth:`create`. Metrics (all prefixed ``ferryman_``):
+
+    - ``requests_total{endpoint,version,protocol,role,status}`` counter;
+    - ``request_duration_seconds{endpoint,version,protocol,role}`` histogram;
+    - ``requests_in_flight{endpoint}`` gauge;
+    - ``errors_total{endpoint,kind}`` counter, ``kind`` an error code;
+    - ``batch_size{endpoint}`` histogram of rows per model call;
+    - ``queue_seconds{endpoint}``, ``compute_seconds{endpoint}`` histograms of the model call;
+    - ``model_load_seconds{endpoint,version}`` gauge: load and warm-up time.
+
+    Attributes:
+        registry: The registry the metrics are registered on.
+        multiprocess_dir: The ``PROMETHEUS_MULTIPROC_DIR`` of a multiprocess server, or
+            ``None`` in single-process mode.
+    """
+
+    registry: CollectorRegistry
+    multiprocess_dir: Path | None
+    requests: Counter
+    request_duration: Histogram
+    in_flight: Gauge
+    errors: Counter
+    batch_size: Histogram
+    queue: Histogram
+    compute: Histogram
+    model_load: Gauge
+    process: tuple[Gauge, Gauge, Gauge] | None
+    _endpoints: dict[tuple[str, str], EndpointSeries] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def create(
+        cls, registry: CollectorRegistry, *, multiprocess_dir: Path | None = None
+    ) -> ServingMetrics:
+        """Register the serving metrics on ``registry`` and return them.
+
+        Args:
+            registry: A fresh registry (e.g. ``CollectorRegistry()``); never the global one.
+            multiprocess_dir: The directory named by ``PROMETHEUS_MULTIPROC_DIR``, which
+                must be set in the environment before ``prometheus_client`` is imported;
+                ``None``: single-process mode.
+        """
+        ns = "ferryman"
+        request_labels = ("endpoint", "version", "protocol", "role")
+        process: tuple[Gauge, Gauge, Gauge] | None = None
+        if multiprocess_dir is None:
+            ProcessCollector(registry=registry)
+        else:
+            process = (
+                _process_gauge(registry, "resident_memory_bytes", "Resident memory (bytes)."),
+                _process_gauge(registry, "cpu_seconds", "User and system CPU time (seconds)."),
+                _process_gauge(registry, "open_fds", "Open file descriptors."),
+            )
+        return cls(
+            registry=registry,
+            multiprocess_dir=multiprocess_dir,
+            requests=Counter(
+                "requests",
+                "Prediction requests answered, by HTTP status code.",
+                (*request_labels, "status"),
+                namespace=ns,
+                registry=registry,
+            ),
+            request_duration=Histogram(
+                "request_duration_seconds",
+                "Wall time of prediction requests (seconds), from receipt to response.",
+                request_labels,
+                namespace=ns,
+                registry=registry,
+                buckets=LATENCY_BUCKETS,
+            ),
+            in_flight=Gauge(
+                "requests_in_flight",
+                "Prediction requests being served now.",
+                ("endpoint",),
+                namespace=ns,
+                registry=registry,
+                multiprocess_mode="livesum",
+            ),
+            errors=Counter(
+                "errors",
+                "Failed prediction requests, by error code.",
+                ("endpoint", "kind"),
+                namespace=ns,
+                registry=registry,
+            ),
+            batch_size=Histogram(
+                "batch_size",
+                "Rows per model call (a micro-batch may serve several requests).",
+                ("endpoint",),
+                namespace=ns,
+                registry=registry,
+                buckets=BATCH_BUCKETS,
+            ),
+            queue=Histogram(
+                "queue_seconds",
+                "Time (seconds) a request waited for its model call to start.",
+                ("endpoint",),
+                namespace=ns,
+                registry=registry,
+                buckets=LATENCY_BUCKETS,
+            ),
+            compute=Histogram(
+                "compute_seconds",
+                "Time (seconds) of the model call that served a request.",
+                ("endpoint",),
+                namespace=ns,
+                registry=registry,
+                buckets=LATENCY_BUCKETS,
+            ),
+            model_load=Gauge(
+                "model_load_seconds",
+                "Time (seconds) to load and warm up the version an endpoint serves.",
+                ("endpoint", "version"),
+                namespace=ns,
+                registry=registry,
+                multiprocess_mode="livemax",
+            ),
+            process=process,
+        )
+
+    def endpoint(self, name: str, protocol: str) -> EndpointSeries:
+        """The pre-bound children of an endpoint called over ``protocol``.
+
+        Args:
+            name: The endpoint's name (``""`` for requests naming no existing endpoint).
+            protocol: ``native``, ``oip_v2`` or ``mlflow``.
+        """
+        key = (name, protocol)
+        found = self._endpoints.get(key)
+        if found is None:
+            found = self._endpoints[key] = EndpointSeries(self, name, protocol)
+        return found
+
+    def observe_model_load(self, endpoint: str, version: str, seconds: float) -> None:
+        """Record that ``endpoint`` now serves ``version``, which took ``seconds`` to load."""
+        self.model_load.labels(endpoint, version).set(seconds)
+
+    def exposition(self) -> bytes:
+        """The metrics in the Prometheus text format (of every process, in multiprocess mode)."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
+
+    def sample_process(self) -> None:
+        """Copy this process's memory, CPU time and open files into its per-pid gauges.
+
+        Only in multiprocess mode (single-process mode reads them at each scrape).
+        """
+        if self.process is None:
+            return
+        values = {
+            sample.name: sample.value
+            for family in ProcessCollector(registry=None).collect()
+            for sample in family.samples
+        }
+        memory, cpu, fds = self.process
+        _set(memory.set, values.get("process_resident_memory_bytes"))
+        _set(cpu.set, values.get("process_cpu_seconds_total"))
+        _set(fds.set, values.get("process_open_fds"))
+
+    def mark_process_dead(self) -> None:
+        """Drop this process's live gauges from the multiprocess directory (at shutdown)."""
+        if self.multiprocess_dir is not None:
+            mark_process_dead(os.getpid(), str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+
+
+def _process_gauge(registry: CollectorRegistry, name: str, documentation: str) -> Gauge:
+    return Gauge(
+        f"process_{name}",
+        f"{documentation} Per worker process (label pid).",
+        namespace="ferryman",
+        registry=registry,
+        multiprocess_mode="liveall",
+    )
+
+
+def _set(setter: Callable[[float], None], value: float | None) -> None:
+    if value is not None:
+        setter(value)

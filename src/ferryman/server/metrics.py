@@ -1,0 +1,224 @@
+"""Request metrics of the prediction routes, and ``GET /metrics``.
+
+:class:`MetricsMiddleware` (pure ASGI) times every ``POST`` to a prediction route —
+``/v1/endpoints/{endpoint}/predict``, ``/v1/endpoints/{endpoint}/invocations``,
+``/invocations``, ``/v2/models/{name}[/versions/{version}]/infer`` — and records it in the
+app's :class:`~ferryman.monitoring.ServingMetrics`; other requests pass straight through.
+It sits outside auth, so 401s and 403s are counted too. Labels stay bounded:
+
+- ``endpoint``: the endpoint named in the path (the default endpoint for
+  ``/invocations``); ``""`` when no such endpoint exists, so random paths add no series;
+- ``protocol``: from the route; ``version``: the version the endpoint serves when the
+  response ends (``""`` if none is loaded);
+- ``kind`` of an error: the ``code`` of the body when it has one (native protocol, auth
+  errors), else derived from the status (and MLflow's ``error_code``), as the Open
+  Inference and MLflow bodies carry no stable code. The body is looked at only for
+  statuses of 400 and above.
+
+Queue time, compute time and rows per model call come from the
+:class:`~ferryman.serving.batching.TimedPrediction` a route leaves in
+``scope["state"]["prediction_timing"]``.
+
+The middleware parses paths rather than the routes calling the metrics so that the
+protocol routes stay free of monitoring code; a path's parse is cached per endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ferryman.monitoring import EndpointSeries, ServingMetrics
+from ferryman.serving.runtime import RuntimePool
+
+#: Seconds between samples of a worker's memory, CPU time and open files (multiprocess).
+PROCESS_SAMPLE_SECONDS = 5.0
+#: Most distinct paths whose parse is remembered.
+_MAX_CACHED_PATHS = 4096
+_BODY_LIMIT = 4096
+
+#: Error kind from the status, when the body carries no code.
+_KIND_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "endpoint_not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    503: "endpoint_not_ready",
+    504: "prediction_timeout",
+}
+_MLFLOW_KINDS = {"BAD_REQUEST": "malformed_request", "INVALID_PARAMETER_VALUE": "schema_validation"}
+
+
+def error_kind(status: int, body: bytes) -> str:
+    """The error kind of a failed prediction response (see the module docstring)."""
+    try:
+        payload = json.loads(body) if body else None
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        code = payload.get("code")
+        if isinstance(code, str) and code.isidentifier():
+            return code
+        if status == 400 and payload.get("error_code") in _MLFLOW_KINDS:
+            return _MLFLOW_KINDS[payload["error_code"]]
+    if status == 500:
+        # error_response hides the text of unexpected exceptions behind this message.
+        return "internal_error" if b"internal server error" in body else "prediction_error"
+    return _KIND_BY_STATUS.get(status, f"http_{status}")
+
+
+class MetricsMiddleware:
+    """Record every prediction request in ``metrics`` (pure ASGI).
+
+    Args:
+        app: The wrapped ASGI application.
+        metrics: Where to record.
+        pool: The runtime pool, to tell existing endpoints and the version they serve.
+        default_endpoint: Returns the endpoint ``/invocations`` serves, if any.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: ServingMetrics,
+        pool: RuntimePool,
+        default_endpoint: Callable[[], str | None],
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.pool = pool
+        self.default_endpoint = default_endpoint
+        self._paths: dict[str, EndpointSeries] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        series = self._paths.get(path)
+        if series is None:
+            series = self._series(path)
+            if series is None:
+                await self.app(scope, receive, send)
+                return
+        status = 500
+        body = b""
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status, body
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif status >= 400 and len(body) < _BODY_LIMIT:
+                body += message.get("body", b"")
+            await send(message)
+
+        in_flight = series.in_flight
+        in_flight.inc()
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            seconds = time.perf_counter() - start
+            in_flight.dec()
+            runtime = self.pool.find(series.name)
+            deployment = runtime.deployment if runtime is not None else None
+            version = deployment.version.ref if deployment is not None else ""
+            timed = scope["state"].get("prediction_timing") if "state" in scope else None
+            if timed is None:
+                series.record(
+                    version=version,
+                    status=status,
+                    seconds=seconds,
+                    kind=error_kind(status, body) if status >= 400 else None,
+                )
+            else:
+                series.record(
+                    version=version,
+                    status=status,
+                    seconds=seconds,
+                    queue_seconds=timed.queue_ms / 1000.0,
+                    compute_seconds=timed.compute_ms / 1000.0,
+                    batch_rows=timed.batch_rows,
+                )
+
+    def _series(self, path: str) -> EndpointSeries | None:
+        """Parse a prediction path into its endpoint's series (``None``: not predicting)."""
+        cache = True
+        if path == "/invocations":
+            name, protocol, cache = self.default_endpoint(), "mlflow", False
+        elif path.startswith("/v1/endpoints/"):
+            rest = path[len("/v1/endpoints/") :]
+            name, _, action = rest.partition("/")
+            if action == "predict":
+                protocol = "native"
+            elif action == "invocations":
+                protocol = "mlflow"
+            else:
+                return None
+        elif path.startswith("/v2/models/") and path.endswith("/infer"):
+            rest = path[len("/v2/models/") : -len("/infer")]
+            name, _, versioned = rest.partition("/")
+            if versioned and (not versioned.startswith("versions/") or versioned.count("/") > 1):
+                return None
+            protocol = "oip_v2"
+        else:
+            return None
+        if name is None or self.pool.find(name) is None:
+            name, cache = "", False
+        series = self.metrics.endpoint(name, protocol)
+        if cache and len(self._paths) < _MAX_CACHED_PATHS:
+            self._paths[path] = series
+        return series
+
+
+def routes(metrics: ServingMetrics) -> list[Route]:
+    """``GET /metrics``: the Prometheus text exposition of ``metrics``."""
+
+    async def exposition(request: Request) -> Response:
+        if metrics.multiprocess_dir is None:
+            content = metrics.exposition()
+        else:  # reads one file per process: off the event loop
+            content = await run_in_threadpool(metrics.exposition)
+        return Response(content, media_type=CONTENT_TYPE_LATEST)
+
+    return [Route("/metrics", exposition, methods=["GET"])]
+
+
+@asynccontextmanager
+async def serving(metrics: ServingMetrics) -> AsyncIterator[None]:
+    """While a server process serves: sample its process metrics; when it stops, mark it dead.
+
+    Both matter only in multiprocess mode; otherwise this does nothing.
+    """
+    if metrics.multiprocess_dir is None:
+        yield
+        return
+    task = asyncio.create_task(_sample(metrics), name="ferryman-process-metrics")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        metrics.mark_process_dead()
+
+
+async def _sample(metrics: ServingMetrics) -> None:
+    while True:
+        metrics.sample_process()
+        await asyncio.sleep(PROCESS_SAMPLE_SECONDS)
