@@ -16,8 +16,9 @@ def test_defaults_put_everything_under_dot_ferryman() -> None:
     assert settings.resolved_artifact_uri.endswith("/.ferryman/artifacts")
 
 
-def test_toml_file_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch,
-                                               tmp_path: Path) -> None:
+def test_toml_file_is_read_and_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     (tmp_path / "ferryman.toml").write_text('home = "from-toml"\nuser = "toml-user"\n')
     monkeypatch.setenv("FERRYMAN_USER", "env-user")
     settings = Settings()
@@ -25,10 +26,13 @@ def test_toml_file_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_nested_storage_options_from_json_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FERRYMAN_ARTIFACT_STORAGE_OPTIONS",
-                       '{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}')
+    monkeypatch.setenv(
+        "FERRYMAN_ARTIFACT_STORAGE_OPTIONS",
+        '{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}',
+    )
     assert Settings().artifact_storage_options == {
-        "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}
+        "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}
+    }
 
 
 def test_invalid_setting_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:

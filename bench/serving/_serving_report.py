@@ -1,0 +1,193 @@
+"""The serving benchmark's targets and its Markdown report.
+
+The targets come from the serving issue: at 16 connections Ferryman serves at least
+twice MLServer's requests per second with a p99 latency no higher than MLServer's; it
+reaches at least 85 % of the bare floor's requests per second; and micro-batching at 64
+connections at least doubles the unbatched throughput with a p99 latency under
+``max_latency_ms`` plus the model's time for one full batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from _report import format_seconds, machine_lines, markdown_table
+
+LABELS = {
+    "ferryman-native": "Ferryman, native",
+    "ferryman-v2": "Ferryman, Open Inference V2",
+    "mlserver": "MLServer 1.7, V2",
+    "floor": "Floor (Starlette + orjson)",
+    "batched": "Ferryman, batched (32 rows, 5 ms)",
+    "unbatched": "Ferryman, unbatched",
+}
+#: Same-run ratios of requests per second, as (numerator, denominator).
+RATIOS = (
+    ("ferryman-native", "mlserver"),
+    ("ferryman-v2", "mlserver"),
+    ("ferryman-native", "floor"),
+    ("ferryman-v2", "floor"),
+)
+PEER_SPEEDUP = 2.0
+FLOOR_SHARE = 0.85
+BATCH_SPEEDUP = 2.0
+
+
+def evaluate_targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Check the issue's targets against the measured figures.
+
+    Returns:
+        One entry per target and contender: ``target``, ``measured``, ``required`` (both
+        as text) and ``passed``.
+    """
+    targets: list[dict[str, Any]] = []
+    for workload in document["workloads"].values():
+        results, ratios = workload["results"], workload["ratios"]
+        for ferryman in ("ferryman-native", "ferryman-v2"):
+            label = LABELS[ferryman]
+            if workload["connections"] == 16 and "mlserver" in results:
+                ratio = ratios[f"{ferryman}/mlserver"]
+                targets.append(
+                    _target(
+                        f"{workload['name']}: {label} req/s vs MLServer",
+                        f"{ratio:.2f}x",
+                        f">= {PEER_SPEEDUP:g}x",
+                        ratio >= PEER_SPEEDUP,
+                    )
+                )
+                ours = results[ferryman]["p99_s"]["median"]
+                theirs = results["mlserver"]["p99_s"]["median"]
+                targets.append(
+                    _target(
+                        f"{workload['name']}: {label} p99 vs MLServer",
+                        format_seconds(ours),
+                        f"<= {format_seconds(theirs)}",
+                        ours <= theirs,
+                    )
+                )
+            ratio = ratios[f"{ferryman}/floor"]
+            targets.append(
+                _target(
+                    f"{workload['name']}: {label} req/s vs floor",
+                    f"{ratio:.2f}x",
+                    f">= {FLOOR_SHARE:g}x",
+                    ratio >= FLOOR_SHARE,
+                )
+            )
+    batching = document["batching"]
+    speedup = batching["ratio"]
+    targets.append(
+        _target(
+            f"micro-batching x {batching['connections']} conn: batched req/s vs unbatched",
+            f"{speedup:.2f}x",
+            f">= {BATCH_SPEEDUP:g}x",
+            speedup >= BATCH_SPEEDUP,
+        )
+    )
+    p99 = batching["results"]["batched"]["p99_s"]["median"]
+    bound = batching["max_latency_ms"] / 1000.0 + batching["batch_s"]
+    targets.append(
+        _target(
+            f"micro-batching x {batching['connections']} conn: batched p99",
+            format_seconds(p99),
+            f"<= {format_seconds(bound)} (max_latency_ms + batch time)",
+            p99 <= bound,
+        )
+    )
+    return targets
+
+
+def _target(target: str, measured: str, required: str, passed: bool) -> dict[str, Any]:
+    return {"target": target, "measured": measured, "required": required, "passed": passed}
+
+
+def report_lines(document: Mapping[str, Any]) -> list[str]:
+    """Render the results as Markdown: the machine, then the tables."""
+    config = document["config"]
+    rows: list[list[str]] = []
+    ratio_rows: list[list[str]] = []
+    for workload in document["workloads"].values():
+        for name, result in workload["results"].items():
+            rows.append(_result_row(workload["name"], LABELS[name], result))
+        ratio_rows.append(
+            [workload["name"]]
+            + [
+                f"{workload['ratios'][f'{a}/{b}']:.2f}" if f"{a}/{b}" in workload["ratios"] else "-"
+                for a, b in RATIOS
+            ]
+        )
+    batching = document["batching"]
+    batch_rows = [
+        _result_row(f"1 row x {batching['connections']} conn", LABELS[name], result)
+        for name, result in batching["results"].items()
+    ]
+    servers = document["servers"]
+    load = document["load_average"]
+    lines = [
+        f"## Serving benchmark ({'smoke' if document['smoke'] else 'full'} run)",
+        "",
+        f"`{document['command']}` at {document['started_at']}",
+        "",
+        *machine_lines(document["machine"]),
+        "- Servers: "
+        + ", ".join(f"{name} {version}" for name, version in servers.items() if version),
+        f"- Server on core {document['cpus']['server']}, wrk (1 thread) on core "
+        f"{document['cpus']['wrk']}; 1-minute load average {load['start']:.1f} at the start, "
+        f"{load['end']:.1f} at the end",
+        "",
+        f"Median of {config['rounds']} interleaved rounds of {config['seconds']} s each, "
+        f"after {config['warmup_seconds']} s of warm-up; logistic regression pipeline, "
+        "30 columns:",
+        "",
+        *markdown_table(
+            ["Workload", "Server", "req/s", "p50", "p99", "Errors"],
+            rows,
+        ),
+        "",
+        "Same-run ratios of req/s (median of per-round ratios):",
+        "",
+        *markdown_table(
+            [
+                "Workload",
+                "Native / MLServer",
+                "V2 / MLServer",
+                "Native / floor",
+                "V2 / floor",
+            ],
+            ratio_rows,
+        ),
+        "",
+        f"Micro-batching, HistGradientBoostingClassifier (predict_proba: "
+        f"{format_seconds(batching['batch_s'])} on {batching['max_batch_size']} rows, "
+        f"{format_seconds(batching['one_row_s'])} on 1 row):",
+        "",
+        *markdown_table(["Workload", "Server", "req/s", "p50", "p99", "Errors"], batch_rows),
+        "",
+        f"Batched / unbatched req/s: {batching['ratio']:.2f}",
+        "",
+        "Targets:",
+        "",
+        *markdown_table(
+            ["Target", "Measured", "Required", "Result"],
+            [
+                [t["target"], t["measured"], t["required"], "pass" if t["passed"] else "FAIL"]
+                for t in document["targets"]
+            ],
+        ),
+    ]
+    if document["skipped"]:
+        lines += ["", "Skipped: " + "; ".join(document["skipped"])]
+    return lines
+
+
+def _result_row(workload: str, label: str, result: Mapping[str, Any]) -> list[str]:
+    errors = result["non_2xx"] + result["socket_errors"]
+    return [
+        workload,
+        label,
+        f"{result['requests_per_s']['median']:,.0f}",
+        format_seconds(result["p50_s"]["median"]),
+        format_seconds(result["p99_s"]["median"]),
+        str(errors),
+    ]

@@ -1,0 +1,605 @@
+"""The serving benchmark: Ferryman's HTTP server against MLServer and a bare floor, with wrk.
+
+Each server runs in one process pinned to one core (``taskset``); ``wrk`` (one thread)
+runs pinned to another, so the server has a whole core to itself. The model is a
+``StandardScaler + LogisticRegression`` pipeline on scikit-learn's breast-cancer data
+(30 float columns), one fitted object registered in Ferryman and saved with joblib for
+the others. Measured in the same run, with the contenders interleaved round by round:
+
+- ``ferryman-native``: ``POST /v1/endpoints/cancer/predict`` with
+  ``{"instances": [{column: value, ...}]}``;
+- ``ferryman-v2``: ``POST /v2/models/cancer/infer`` (Open Inference Protocol V2), one
+  FP64 input per column, as the model's table signature advertises;
+- ``mlserver``: Seldon MLServer 1.7 (``mlserver-sklearn``, one process,
+  ``parallel_workers: 0``) with one FP64 tensor ``[n, 30]``, asking for ``predict_proba``;
+- ``floor``: ``floor_app.py``, one Starlette route that parses JSON with orjson and calls
+  ``predict_proba`` inline (uvicorn, uvloop, httptools, one process).
+
+Workloads: 1-row requests at 1, 16 and 64 connections and 32-row requests at 16. Then
+micro-batching: a ``HistGradientBoostingClassifier`` served by two Ferryman endpoints,
+one with ``max_batch_size=32, max_latency_ms=5`` and one unbatched, at 64 connections,
+next to the model's own time for ``predict_proba`` on 32 rows.
+
+Every contender's answer is checked once against the model's own probabilities before it
+is measured. Each (workload, contender) gets a warm-up run, then ``--rounds`` measured
+runs of ``--seconds``, the order reversed every other round; figures are medians over
+rounds and ratios are medians of per-round ratios. The targets of the serving issue are
+reported as pass/fail; the exit status says only whether the benchmark ran.
+
+Usage::
+
+    python bench/serving/throughput.py           # full run, about 10 minutes
+    python bench/serving/throughput.py --smoke   # 1 round of 1 s; MLServer only if installed
+
+Needs ``wrk`` (``apt-get install -y wrk``) and ``taskset``; creates the MLServer
+environment (``.venv-peers/mlserver``) in a full run when it is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+import joblib
+import numpy as np
+import orjson
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(ROOT / "bench")]
+
+import _mlserver  # noqa: E402
+from _report import format_seconds, machine_info, write_json  # noqa: E402
+from _requests import (  # noqa: E402
+    Target,
+    ferryman_v2_body,
+    floor_body,
+    native_body,
+    probabilities_field,
+    tensor_v2_body,
+    v2_probabilities,
+)
+from _servers import Servers, clean_environment, free_port  # noqa: E402
+from _serving_report import RATIOS, evaluate_targets, report_lines  # noqa: E402
+from _timing import median_ratio, summarize  # noqa: E402
+from _wrk import WrkMissingError, WrkResult, run_wrk, write_script, wrk_path  # noqa: E402
+
+FLOOR_APP = HERE / "floor_app.py"
+RESULTS_DIR = ROOT / "bench" / "results"
+RESULT_FILE = "serving.json"
+
+#: The contenders on the logistic regression, in the order of even rounds.
+CONTENDERS = ("ferryman-native", "ferryman-v2", "mlserver", "floor")
+MAX_BATCH_SIZE = 32
+MAX_LATENCY_MS = 5.0
+BATCH_CONNECTIONS = 64
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Requests of ``rows`` rows over ``connections`` connections."""
+
+    rows: int
+    connections: int
+
+    @property
+    def name(self) -> str:
+        """E.g. ``1 row x 16 conn``."""
+        return f"{self.rows} row{'s' if self.rows > 1 else ''} x {self.connections} conn"
+
+
+WORKLOADS = (Workload(1, 1), Workload(1, 16), Workload(1, 64), Workload(32, 16))
+
+
+@dataclass(frozen=True)
+class Config:
+    """How long to measure.
+
+    Attributes:
+        rounds: Measured runs per (workload, contender).
+        seconds: Length of each measured run.
+        warmup_seconds: Length of the unmeasured run before the first round.
+    """
+
+    rounds: int
+    seconds: int
+    warmup_seconds: int
+
+
+FULL = Config(rounds=6, seconds=5, warmup_seconds=2)
+SMOKE = Config(rounds=1, seconds=1, warmup_seconds=1)
+
+
+# -- measurement ------------------------------------------------------------------------------
+
+
+def check_answers(targets: Mapping[str, Target], rows: pd.DataFrame, expected: np.ndarray) -> None:
+    """POST one request to each contender and compare its probabilities with ``expected``.
+
+    Raises:
+        RuntimeError: A contender answered with an error or other probabilities.
+    """
+    for name, target in targets.items():
+        response = httpx.post(
+            target.url,
+            content=target.body(rows),
+            headers={"content-type": "application/json"},
+            timeout=30.0,
+        )
+        if response.status_code != 200:
+            raise RuntimeError(
+                f"{name} answered {response.status_code} at {target.url}: {response.text[:500]}"
+            )
+        got = target.probabilities(response.json())
+        if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-9, atol=1e-12):
+            raise RuntimeError(f"{name} answered other probabilities than the model:\n{got}")
+
+
+def measure(
+    targets: Mapping[str, Target],
+    rows: pd.DataFrame,
+    connections: int,
+    config: Config,
+    *,
+    workdir: Path,
+    cpu: int | None,
+    progress: Callable[[str], None],
+) -> dict[str, list[WrkResult]]:
+    """Warm up every contender, then run ``config.rounds`` interleaved rounds of wrk.
+
+    Returns:
+        Each contender's measured runs, in round order.
+    """
+    scripts: dict[str, Path] = {}
+    for name, target in targets.items():
+        body = workdir / f"{name}-{len(rows)}.json"
+        body.write_bytes(target.body(rows))
+        scripts[name] = write_script(body, workdir / f"{name}-{len(rows)}.lua")
+    names = list(targets)
+    for name in names:
+        run_wrk(
+            targets[name].url,
+            script=scripts[name],
+            connections=connections,
+            seconds=config.warmup_seconds,
+            cpu=cpu,
+        )
+    runs: dict[str, list[WrkResult]] = {name: [] for name in names}
+    for index in range(config.rounds):
+        for name in names if index % 2 == 0 else reversed(names):
+            result = run_wrk(
+                targets[name].url,
+                script=scripts[name],
+                connections=connections,
+                seconds=config.seconds,
+                cpu=cpu,
+            )
+            runs[name].append(result)
+            progress(
+                f"  round {index + 1}: {name:<16} {result.requests_per_s:9.0f} req/s  "
+                f"p99 {format_seconds(result.p99_s)}"
+            )
+    return runs
+
+
+def summarize_runs(runs: Sequence[WrkResult]) -> dict[str, Any]:
+    """Medians (and p90s) over rounds of throughput and latency, with every run."""
+    return {
+        "requests_per_s": summarize([run.requests_per_s for run in runs]).to_dict(),
+        "p50_s": summarize([run.p50_s for run in runs]).to_dict(),
+        "p99_s": summarize([run.p99_s for run in runs]).to_dict(),
+        "non_2xx": sum(run.non_2xx for run in runs),
+        "socket_errors": sum(run.socket_errors for run in runs),
+        "runs": [run.to_dict() for run in runs],
+    }
+
+
+def throughput_ratio(runs: Mapping[str, Sequence[WrkResult]], a: str, b: str) -> float:
+    """The median per-round ratio of ``a``'s requests per second to ``b``'s."""
+    return median_ratio(
+        [run.requests_per_s for run in runs[a]], [run.requests_per_s for run in runs[b]]
+    )
+
+
+def batch_time(model_file: Path, rows: np.ndarray, cpu: int | None) -> dict[str, float]:
+    """Time ``predict_proba`` on ``rows`` in a fresh process pinned like the servers.
+
+    Returns:
+        ``batch_s`` and ``one_row_s``: the median of 200 calls on all rows and on one
+        row, in seconds (after 20 unmeasured calls).
+    """
+    code = (
+        "import json, statistics, sys, time, joblib, numpy as np\n"
+        "model = joblib.load(sys.argv[1]); rows = np.load(sys.argv[2])\n"
+        "def median(x):\n"
+        "    for _ in range(20): model.predict_proba(x)\n"
+        "    runs = []\n"
+        "    for _ in range(200):\n"
+        "        start = time.perf_counter(); model.predict_proba(x)\n"
+        "        runs.append(time.perf_counter() - start)\n"
+        "    return statistics.median(runs)\n"
+        "print(json.dumps({'batch_s': median(rows), 'one_row_s': median(rows[:1])}))\n"
+    )
+    rows_file = model_file.with_suffix(".rows.npy")
+    np.save(rows_file, rows)
+    command = [sys.executable, "-c", code, str(model_file), str(rows_file)]
+    if cpu is not None:
+        command = ["taskset", "--cpu-list", str(cpu), *command]
+    completed = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
+    timings: dict[str, float] = orjson.loads(completed.stdout)
+    return timings
+
+
+# -- setting up the servers -------------------------------------------------------------------
+
+
+def prepare_ferryman(home: Path, X: pd.DataFrame, y: np.ndarray, models: Mapping[str, Any]) -> None:
+    """Register the models in a fresh Ferryman home and create the endpoints.
+
+    Endpoints: ``cancer`` (the logistic regression), ``hgb`` (the gradient boosting,
+    unbatched) and ``hgb-batched`` (the same version, micro-batched).
+    """
+    from ferryman.config import Settings
+    from ferryman.registry import Registry
+    from ferryman.serving import EndpointService
+
+    settings = Settings(
+        home=home, database_url=None, artifact_uri=None, user="bench", migrate_on_start=True
+    )
+    with Registry.from_settings(settings) as registry:
+        registry.register(models["cancer"], name="cancer", X=X, y=y)
+        registry.register(models["hgb"], name="cancer-hgb", X=X, y=y)
+        endpoints = EndpointService(database=registry.database, user="bench")
+        endpoints.create("cancer", model="cancer/1")
+        endpoints.create("hgb", model="cancer-hgb/1")
+        endpoints.create(
+            "hgb-batched",
+            model="cancer-hgb/1",
+            max_batch_size=MAX_BATCH_SIZE,
+            max_latency_ms=MAX_LATENCY_MS,
+        )
+
+
+def fit_models(X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
+    """Fit the two models on the array, so that no server's model checks column names."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    array = X.to_numpy()
+    return {
+        "cancer": make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(array, y),
+        "hgb": HistGradientBoostingClassifier(random_state=0).fit(array, y),
+    }
+
+
+def server_versions(mlserver: str | None) -> dict[str, str | None]:
+    """Versions of the HTTP stack of the servers, and of wrk."""
+    versions: dict[str, str | None] = {}
+    for name in ("uvicorn", "starlette", "uvloop", "httptools", "orjson"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    versions["mlserver"] = mlserver
+    completed = subprocess.run(
+        [wrk_path(), "--version"], capture_output=True, text=True, check=False
+    )
+    first = (completed.stdout or completed.stderr).strip().splitlines()
+    versions["wrk"] = first[0].split()[1] if first and len(first[0].split()) > 1 else None
+    return versions
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark, print the report and write the JSON; return the exit status."""
+    args = _parser().parse_args(argv)
+    base = SMOKE if args.smoke else FULL
+    config = Config(
+        rounds=args.rounds or base.rounds,
+        seconds=args.seconds or base.seconds,
+        warmup_seconds=base.warmup_seconds,
+    )
+    try:
+        wrk_path()
+    except WrkMissingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if shutil.which("taskset") is None:
+        print(
+            "error: taskset is not on PATH; the benchmark pins the server and wrk to "
+            "separate cores with it. Install it with: apt-get install -y util-linux",
+            file=sys.stderr,
+        )
+        return 2
+    skipped: list[str] = []
+    if args.smoke and not _mlserver.venv_exists():
+        skipped.append(f"mlserver ({_mlserver.VENV} is missing; a full run creates it)")
+        mlserver_version = None
+    else:
+        _mlserver.ensure_venv()
+        mlserver_version = _mlserver.version()
+    server_cpu, wrk_cpu = _cpus()
+    if args.output_dir is not None:
+        output_dir: Path = args.output_dir
+    elif args.smoke:
+        output_dir = Path(tempfile.mkdtemp(prefix="ferryman-bench-smoke-"))
+    else:
+        output_dir = RESULTS_DIR
+    started_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    load_before = os.getloadavg()
+    start = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - start:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True)
+    X: pd.DataFrame = data.data
+    y: np.ndarray = data.target.to_numpy()
+    models = fit_models(X, y)
+    with tempfile.TemporaryDirectory(prefix="ferryman-bench-serving-") as tmp:
+        workdir = Path(tmp)
+        servers = Servers(log_dir=workdir, cpu=server_cpu)
+        try:
+            document = _run(
+                config,
+                X,
+                y,
+                models,
+                workdir=workdir,
+                servers=servers,
+                with_mlserver=mlserver_version is not None,
+                wrk_cpu=wrk_cpu,
+                progress=progress,
+            )
+        finally:
+            servers.stop_all()
+    document = {
+        "benchmark": "serving",
+        "smoke": args.smoke,
+        "command": shlex.join(sys.orig_argv),
+        "started_at": started_at,
+        "duration_s": time.perf_counter() - start,
+        "config": {
+            "rounds": config.rounds,
+            "seconds": config.seconds,
+            "warmup_seconds": config.warmup_seconds,
+        },
+        "machine": machine_info(),
+        "servers": server_versions(mlserver_version),
+        "cpus": {"server": server_cpu, "wrk": wrk_cpu},
+        # Other work on the machine skews everything; the 1-minute load average says how much.
+        "load_average": {"start": load_before[0], "end": os.getloadavg()[0]},
+        "skipped": skipped,
+        **document,
+    }
+    document["targets"] = evaluate_targets(document)
+    path = output_dir / RESULT_FILE
+    write_json(path, document)
+    print("\n".join(report_lines(document)))
+    print(f"\nResults written to {path}")
+    failed = [
+        f"{workload} {name}"
+        for workload, results in _all_results(document)
+        for name, result in results.items()
+        if result["non_2xx"]
+    ]
+    if failed:
+        print(f"error: error responses from {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run(
+    config: Config,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    models: Mapping[str, Any],
+    *,
+    workdir: Path,
+    servers: Servers,
+    with_mlserver: bool,
+    wrk_cpu: int | None,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    model_file = workdir / "cancer.joblib"
+    joblib.dump(models["cancer"], model_file)
+    hgb_file = workdir / "hgb.joblib"
+    joblib.dump(models["hgb"], hgb_file)
+    home = workdir / "ferryman-home"
+    progress("registering the models in a fresh Ferryman home")
+    prepare_ferryman(home, X, y, models)
+    # Everything so far lives as long as the run; keep it out of the collector's way.
+    gc.collect()
+    gc.freeze()
+
+    progress("starting the servers")
+    port = free_port()
+    ferryman = servers.start(
+        "ferryman",
+        [sys.executable, "-m", "ferryman.cli.serve", "--host", "127.0.0.1", "--port", str(port)],
+        port=port,
+        ready_path="/readyz",
+        env=clean_environment(FERRYMAN_HOME=str(home), FERRYMAN_USER="bench"),
+        cwd=workdir,
+    )
+    port = free_port()
+    floor = servers.start(
+        "floor",
+        [sys.executable, str(FLOOR_APP), "--model", str(model_file), "--port", str(port)],
+        port=port,
+        ready_path="/ready",
+        env=clean_environment(),
+        cwd=workdir,
+    )
+    targets = {
+        "ferryman-native": Target(
+            f"{ferryman.url}/v1/endpoints/cancer/predict", native_body, probabilities_field
+        ),
+        "ferryman-v2": Target(
+            f"{ferryman.url}/v2/models/cancer/infer", ferryman_v2_body, v2_probabilities
+        ),
+    }
+    if with_mlserver:
+        ports = (free_port(), free_port(), free_port())
+        folder = _mlserver.write_model_folder(
+            workdir / "mlserver", model_file=model_file, ports=ports
+        )
+        mlserver = servers.start(
+            "mlserver",
+            [str(_mlserver.ensure_venv()), "start", str(folder)],
+            port=ports[0],
+            ready_path=f"/v2/models/{_mlserver.MODEL_NAME}/ready",
+            env=clean_environment(),
+            cwd=folder,
+        )
+        targets["mlserver"] = Target(
+            f"{mlserver.url}/v2/models/{_mlserver.MODEL_NAME}/infer",
+            tensor_v2_body,
+            v2_probabilities,
+        )
+    targets["floor"] = Target(f"{floor.url}/predict", floor_body, probabilities_field)
+    targets = {name: targets[name] for name in CONTENDERS if name in targets}
+
+    workloads: dict[str, Any] = {}
+    for workload in WORKLOADS:
+        rows = X.iloc[: workload.rows]
+        check_answers(targets, rows, models["cancer"].predict_proba(rows.to_numpy()))
+        progress(f"{workload.name}: {', '.join(targets)}")
+        runs = measure(
+            targets,
+            rows,
+            workload.connections,
+            config,
+            workdir=workdir,
+            cpu=wrk_cpu,
+            progress=progress,
+        )
+        workloads[workload.name] = {
+            "name": workload.name,
+            "rows": workload.rows,
+            "connections": workload.connections,
+            "results": {name: summarize_runs(runs[name]) for name in runs},
+            "ratios": {
+                f"{a}/{b}": throughput_ratio(runs, a, b)
+                for a, b in RATIOS
+                if a in runs and b in runs
+            },
+        }
+
+    progress("micro-batching: timing the model on its own")
+    timings = batch_time(hgb_file, X.iloc[:MAX_BATCH_SIZE].to_numpy(), servers.cpu)
+    batch_targets = {
+        "batched": Target(
+            f"{ferryman.url}/v1/endpoints/hgb-batched/predict", native_body, probabilities_field
+        ),
+        "unbatched": Target(
+            f"{ferryman.url}/v1/endpoints/hgb/predict", native_body, probabilities_field
+        ),
+    }
+    rows = X.iloc[:1]
+    check_answers(batch_targets, rows, models["hgb"].predict_proba(rows.to_numpy()))
+    progress(f"micro-batching: 1 row x {BATCH_CONNECTIONS} conn")
+    runs = measure(
+        batch_targets,
+        rows,
+        BATCH_CONNECTIONS,
+        config,
+        workdir=workdir,
+        cpu=wrk_cpu,
+        progress=progress,
+    )
+    batching = {
+        "model": "HistGradientBoostingClassifier(random_state=0)",
+        "connections": BATCH_CONNECTIONS,
+        "max_batch_size": MAX_BATCH_SIZE,
+        "max_latency_ms": MAX_LATENCY_MS,
+        "batch_s": timings["batch_s"],
+        "one_row_s": timings["one_row_s"],
+        "results": {name: summarize_runs(runs[name]) for name in runs},
+        "ratio": throughput_ratio(runs, "batched", "unbatched"),
+    }
+    return {"workloads": workloads, "batching": batching}
+
+
+def _all_results(document: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    pairs = [(name, workload["results"]) for name, workload in document["workloads"].items()]
+    return [*pairs, ("micro-batching", document["batching"]["results"])]
+
+
+def _cpus() -> tuple[int | None, int | None]:
+    """The server's core and wrk's: the first two this process may use."""
+    usable = sorted(os_cores())
+    if len(usable) >= 2:
+        return usable[0], usable[1]
+    print(
+        "warning: only one usable core; the server and wrk share it, so the figures "
+        "understate every server",
+        file=sys.stderr,
+    )
+    return (usable[0], usable[0]) if usable else (None, None)
+
+
+def os_cores() -> set[int]:
+    """The cores this process may run on."""
+    return set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Measure Ferryman's server against MLServer and a bare floor with wrk."
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="1 round of 1 s per workload, skipping MLServer if its environment is missing; "
+        "results go to a temporary directory unless --output-dir is given",
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, help=f"directory for {RESULT_FILE} (default: bench/results)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_positive,
+        help=f"measured rounds per workload (default: {FULL.rounds}; smoke: {SMOKE.rounds})",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=_positive,
+        help=f"seconds per measured run (default: {FULL.seconds}; smoke: {SMOKE.seconds})",
+    )
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
