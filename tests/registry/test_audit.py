@@ -33,7 +33,11 @@ def test_edited_entry_is_named(registry: Registry) -> None:
 
 def test_edited_entry_with_recomputed_hash_breaks_the_next_link(registry: Registry) -> None:
     _five_entries(registry)
-    _sql(registry, "UPDATE audit_log SET hash = 'f' || substr(hash, 2) WHERE seq = 2")
+    _sql(
+        registry,
+        "UPDATE audit_log SET hash = CASE WHEN substr(hash, 1, 1) = '0' THEN '1' ELSE '0' END "
+        "|| substr(hash, 2) WHERE seq = 2",
+    )
     report = registry.verify_audit()
     assert {(p.seq, p.kind) for p in report.problems} == {(2, "edited"), (3, "broken-link")}
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ferryman.errors import InvalidInputError, UntrustedArtifactError
-from ferryman.flavors import _skops
+from ferryman.flavors import _linear, _skops
 from ferryman.flavors._options import check_options
 from ferryman.flavors._prediction import (
     as_predictions,
@@ -170,6 +170,11 @@ class SklearnModel:
         self._classes = None if self._labels is None else class_list(self._labels)
         self._has_proba = self._labels is not None and hasattr(estimator, "predict_proba")
         self._labels_from_proba = self._has_proba and _predicts_argmax_of_proba(estimator)
+        self._fast_proba = (
+            _linear.compile_proba(estimator)
+            if self._array_input and self._labels_from_proba
+            else None
+        )
 
     @property
     def classes(self) -> list[Any] | None:
@@ -199,7 +204,11 @@ class SklearnModel:
                     predictions=as_predictions(self.estimator.predict(features), rows=rows),
                     classes=self._classes,
                 )
-            probabilities = as_probabilities(self.estimator.predict_proba(features), rows=rows)
+            if self._fast_proba is not None and isinstance(features, np.ndarray):
+                raw = self._fast_proba(np.asarray(features, dtype=np.float64))
+            else:
+                raw = self.estimator.predict_proba(features)
+            probabilities = as_probabilities(raw, rows=rows)
             if self._labels_from_proba:
                 labels = labels_from_probabilities(probabilities, self._labels)
             else:
