@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _arguments import positive_int
 from _registry_cases import FlavorCase, LargeCase, flavor_cases, large_cases
 from _report import (
     format_bytes,
@@ -359,25 +360,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--repeat",
-        type=_positive,
+        type=positive_int,
         help=f"repetitions per flavor (default: {FULL.repeat}; smoke: {SMOKE.repeat})",
     )
     parser.add_argument(
         "--rounds",
-        type=_positive,
+        type=positive_int,
         help=f"rounds per large model (default: {FULL.rounds}; smoke: {SMOKE.rounds})",
     )
     return parser
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _settings(home: Path) -> Settings:

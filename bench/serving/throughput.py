@@ -64,6 +64,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(ROOT / "bench")]
 
 import _mlserver  # noqa: E402
+from _arguments import positive_int  # noqa: E402
 from _report import format_seconds, machine_info, write_json  # noqa: E402
 from _requests import (  # noqa: E402
     Target,
@@ -580,25 +581,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--rounds",
-        type=_positive,
+        type=positive_int,
         help=f"measured rounds per workload (default: {FULL.rounds}; smoke: {SMOKE.rounds})",
     )
     parser.add_argument(
         "--seconds",
-        type=_positive,
+        type=positive_int,
         help=f"seconds per measured run (default: {FULL.seconds}; smoke: {SMOKE.seconds})",
     )
     return parser
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 if __name__ == "__main__":
