@@ -114,6 +114,21 @@ class Settings(BaseSettings):
         description="How often (seconds) each server process checks the metadata store for "
         "changed endpoints and moved aliases, then loads and swaps in new versions.",
     )
+    alert_rules: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Alert rules from configuration, each as AlertRule.from_dict reads it: "
+        '{"name", "endpoint", "when", optional "window", "severity", "version", "role", '
+        '"webhooks": [{"url", "format": "json"|"slack"}]}.',
+    )
+    alert_interval_seconds: float = Field(
+        default=15.0, gt=0.0, description="Seconds between evaluations of every alert rule."
+    )
+    mirror_queue_size: int = Field(
+        default=1000,
+        ge=1,
+        description="Shadow copies of requests that may wait for a shadow candidate at once; "
+        "more are dropped (and counted), so a slow candidate never slows callers.",
+    )
     graceful_shutdown_seconds: float = Field(
         default=30.0,
         ge=0.0,

@@ -232,7 +232,63 @@ class UncalibratedModelWarning(FerrymanError, UserWarning):
     code = "uncalibrated_model"
 
 
+class UnknownMetricError(InvalidInputError):
+    """A windowed metric name is not in the monitoring catalogue, or lacks a required label.
+
+    The message lists the catalogue (or the labels the metric needs).
+    """
+
+    code = "unknown_metric"
+
+
+class RolloutNotFoundError(NotFoundError):
+    """No rollout matches: the endpoint has none, or none is active."""
+
+    code = "rollout_not_found"
+
+
+class InvalidExpressionError(InvalidInputError):
+    """A gate or alert condition is not well formed.
+
+    The message names the column (1-based) and what was expected there.
+
+    Attributes:
+        expression: The text that failed to parse.
+        column: The 1-based column of the offending character.
+    """
+
+    code = "invalid_expression"
+
+    def __init__(self, message: str, *, expression: str, column: int) -> None:
+        super().__init__(message)
+        self.expression = expression
+        self.column = column
+
+
+class AlertRuleNotFoundError(NotFoundError):
+    """No alert rule has the given name."""
+
+    code = "alert_rule_not_found"
+
+
+class QueryError(InvalidInputError):
+    """A query over the prediction log was rejected: DuckDB's message, or not a single SELECT.
+
+    The message is DuckDB's own (a syntax error, an unknown column, a file outside the
+    query's scope) or says which statements are allowed.
+    """
+
+    code = "invalid_query"
+
+
+class RecordNotFoundError(NotFoundError):
+    """No captured prediction has the given request id (on that endpoint)."""
+
+    code = "record_not_found"
+
+
 __all__ = [
+    "AlertRuleNotFoundError",
     "AliasNotFoundError",
     "AlreadyExistsError",
     "ArtifactIntegrityError",
@@ -243,6 +299,7 @@ __all__ = [
     "EndpointNotReadyError",
     "FerrymanError",
     "ImmutableFieldError",
+    "InvalidExpressionError",
     "InvalidInputError",
     "InvalidReferenceError",
     "InvalidTransitionError",
@@ -254,11 +311,15 @@ __all__ = [
     "PayloadTooLargeError",
     "PredictionError",
     "PredictionTimeoutError",
+    "QueryError",
+    "RecordNotFoundError",
+    "RolloutNotFoundError",
     "SchemaValidationError",
     "SignatureInferenceError",
     "StoreUnavailableError",
     "TokenNotFoundError",
     "UncalibratedModelWarning",
+    "UnknownMetricError",
     "UnsupportedMediaTypeError",
     "UnsupportedModelError",
     "UntrustedArtifactError",

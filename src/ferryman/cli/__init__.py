@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from ferryman.cli import audit, db, demo, drift, endpoints, models, serve, tokens
+from ferryman.cli import (
+    alerts,
+    audit,
+    db,
+    demo,
+    drift,
+    endpoints,
+    models,
+    rollouts,
+    serve,
+    strategies,
+    tokens,
+)
 from ferryman.cli._app import EXIT_USAGE, err_console
 
 app = typer.Typer(
@@ -24,6 +36,11 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(drift.app, name="drift")
 app.add_typer(audit.app, name="audit")
 app.add_typer(db.app, name="db")
+app.add_typer(rollouts.app, name="rollout")
+app.add_typer(alerts.app, name="alerts")
+app.command("deploy")(rollouts.deploy)
+app.command("strategies")(strategies.strategies)
+app.command("advise")(strategies.advise)
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 

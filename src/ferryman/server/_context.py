@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -15,6 +15,11 @@ from ferryman.errors import MalformedRequestError, PayloadTooLargeError
 from ferryman.registry import Registry
 from ferryman.serving.batching import TimedPrediction
 from ferryman.serving.runtime import RuntimePool
+
+if TYPE_CHECKING:
+    from ferryman.monitoring.recorder import MonitoringRecorder
+    from ferryman.rollout.service import RolloutService
+    from ferryman.serving.mirror import Mirror
 
 _T = TypeVar("_T")
 
@@ -31,11 +36,18 @@ class ServerContext:
         settings: The settings in force.
         registry: The model registry; ``registry.database`` is the metadata store.
         pool: The runtime pool.
+        rollouts: The rollout service, when rollouts are on.
+        mirror: Where shadow copies of requests go, when rollouts are on.
+        recorder: Where each prediction is counted for windowed and input/output
+            metrics, when monitoring is on.
     """
 
     settings: Settings
     registry: Registry
     pool: RuntimePool
+    rollouts: RolloutService | None = None
+    mirror: Mirror | None = None
+    recorder: MonitoringRecorder | None = None
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from prometheus_client import CollectorRegistry
@@ -25,17 +25,24 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ferryman.config import Settings
-from ferryman.errors import FerrymanError
+from ferryman.errors import FerrymanError, PredictionError, PredictionTimeoutError
 from ferryman.monitoring import ServingMetrics
+from ferryman.monitoring.flusher import MetricFlusher
+from ferryman.monitoring.recorder import MonitoringRecorder
+from ferryman.monitoring.source import StoreMetricSource
 from ferryman.registry import Registry
+from ferryman.rollout.controller import RolloutController, process_identity
+from ferryman.rollout.service import RolloutService
 from ferryman.security import TokenService
-from ferryman.server import control, health, metrics, mlflow, native, oip_v2, openapi
+from ferryman.server import control, health, metrics, mlflow, native, oip_v2, openapi, rollouts
 from ferryman.server._context import ServerContext
 from ferryman.server.auth import AuthMiddleware
 from ferryman.server.middleware import RequestIDMiddleware, request_id
 from ferryman.serving.codecs.base import dumps
 from ferryman.serving.endpoints import EndpointService
-from ferryman.serving.runtime import EndpointSource, RuntimePool
+from ferryman.serving.mirror import Mirror, MirrorResult
+from ferryman.serving.runtime import EndpointSource, LoadedVersion, RuntimePool
+from ferryman.signature import ReferenceProfile
 
 
 def create_app(
@@ -70,14 +77,54 @@ def create_app(
         serving_metrics = ServingMetrics.create(
             CollectorRegistry(), multiprocess_dir=settings.metrics_multiproc_dir
         )
+    rollouts = RolloutService(registry=registry, user=settings.user)
+    holder = process_identity()
+
+    def replaced(endpoint: str, rollout_id: int, downtime_seconds: float) -> None:
+        detail = {"process": holder, "downtime_seconds": downtime_seconds}
+        message = f"process {holder}: {endpoint!r} replaced; downtime {downtime_seconds:.3f} s"
+        asyncio.get_running_loop().run_in_executor(
+            None,
+            lambda: rollouts.note(
+                rollout_id, kind="replaced", message=message, actor=holder, detail=detail
+            ),
+        )
+
+    recorder = MonitoringRecorder(metrics=serving_metrics.data)
+    flusher = MetricFlusher(database=registry.database, recorder=recorder, process=holder)
+    source = StoreMetricSource(registry.database)
+
+    def bind(endpoint: str, version: LoadedVersion) -> None:
+        stored = version.info.profile
+        profile = ReferenceProfile.from_dict(stored) if stored is not None else None
+        recorder.bind_version(endpoint, version.ref, signature=version.signature, profile=profile)
+
     pool = RuntimePool(
         registry=registry,
         endpoints=endpoints,
         model_threads=settings.model_threads,
         refresh_seconds=settings.endpoint_refresh_seconds,
         on_load=serving_metrics.observe_model_load,
+        rollouts=rollouts,
+        on_replaced=replaced,
+        on_version=bind,
     )
-    context = ServerContext(settings=settings, registry=registry, pool=pool)
+    mirror = Mirror(capacity=settings.mirror_queue_size, on_result=shadow_recorder(recorder))
+    context = ServerContext(
+        settings=settings,
+        registry=registry,
+        pool=pool,
+        rollouts=rollouts,
+        mirror=mirror,
+        recorder=recorder,
+    )
+    controller = RolloutController(
+        service=rollouts,
+        pool=pool,
+        metrics=source,
+        holder=holder,
+        interval_seconds=settings.endpoint_refresh_seconds,
+    )
     opened = registry
     recorded = serving_metrics
 
@@ -92,10 +139,16 @@ def create_app(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(pool.wait_loaded(), settings.startup_timeout_seconds)
                 _freeze_heap()
+                await run_in_threadpool(flusher.start)
+                mirror.start()
+                controller.start()
                 async with metrics.serving(recorded):
                     yield
             finally:
                 gc.unfreeze()
+                await controller.stop()
+                await mirror.stop()
+                await run_in_threadpool(flusher.stop)
                 await pool.stop()
         finally:
             if owns_registry:
@@ -108,9 +161,43 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.pool = pool
+    app.state.controller = controller
+    app.state.mirror = mirror
+    app.state.recorder = recorder
+    app.state.flusher = flusher
     app.state.settings = settings
     app.state.metrics = recorded
     return app
+
+
+def shadow_recorder(recorder: MonitoringRecorder) -> Callable[[MirrorResult], None]:
+    """What happens to each shadow answer: counted for the candidate, compared with stable."""
+
+    def record(result: MirrorResult) -> None:
+        request = result.request
+        version = request.candidate.version.ref
+        if result.shadow is None:
+            kind = "timeout" if isinstance(result.error, PredictionTimeoutError) else "server_error"
+            if isinstance(result.error, FerrymanError) and not isinstance(
+                result.error, PredictionError | PredictionTimeoutError
+            ):
+                kind = "client_error"
+            recorder.observe_rejected(request.endpoint, version, kind, latency_ms=result.latency_ms)
+            return
+        recorder.observe_prediction(
+            request.endpoint,
+            version,
+            "shadow",
+            200,
+            result.latency_ms,
+            None,
+            result.shadow.prediction,
+        )
+        recorder.observe_comparison(
+            request.endpoint, version, request.primary.prediction, result.shadow.prediction
+        )
+
+    return record
 
 
 def _freeze_heap() -> None:
@@ -165,6 +252,7 @@ def _routes(context: ServerContext) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         *native.routes(context),
         *control.routes(context),
+        *rollouts.routes(context, lambda: StoreMetricSource(context.registry.database)),
         *oip_v2.routes(context),
         *mlflow.routes(context),
         *health.routes(context),

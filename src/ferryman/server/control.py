@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from ferryman.errors import InvalidInputError, MalformedRequestError
 from ferryman.registry import Registry
+from ferryman.server import rollouts
 from ferryman.server._context import ServerContext, read_body
 from ferryman.server.auth import principal_of
 from ferryman.server.errors import Protocol, error_response
@@ -298,7 +299,7 @@ _ERROR_TEXT = {
 def openapi_schemas() -> dict[str, Any]:
     """JSON schemas of the control plane's request bodies, for ``components.schemas``."""
     schemas: dict[str, Any] = {}
-    for name, model in BODIES.items():
+    for name, model in {**BODIES, **rollouts.BODIES}.items():
         schemas[name] = model.model_json_schema(ref_template="#/components/schemas/{model}")
     return schemas
 
@@ -402,6 +403,7 @@ def openapi_paths() -> dict[str, Any]:
             "delete": op("Delete an endpoint.", "object", (400, 404), params=(endpoint,)),
         },
         "/v1/audit": {"get": op("Audit log entries, newest last.", "array", (400,))},
+        **rollouts.openapi_paths(op),
     }
 
 

@@ -135,10 +135,13 @@ class MetricsMiddleware:
         finally:
             seconds = time.perf_counter() - start
             in_flight.dec()
-            runtime = self.pool.find(series.name)
-            deployment = runtime.deployment if runtime is not None else None
-            version = deployment.version.ref if deployment is not None else ""
-            timed = scope["state"].get("prediction_timing") if "state" in scope else None
+            state = scope.get("state") or {}
+            version = state.get("served_version")
+            if version is None:  # failed before a version was chosen
+                runtime = self.pool.find(series.name)
+                deployment = runtime.deployment if runtime is not None else None
+                version = deployment.version.ref if deployment is not None else ""
+            timed = state.get("prediction_timing")
             if timed is None:
                 series.record(
                     version=version,

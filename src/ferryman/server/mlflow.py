@@ -8,19 +8,18 @@ endpoint: the one named by the ``default_endpoint`` setting (``ferryman serve
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from ferryman._version import __version__
 from ferryman.errors import EndpointNotFoundError
-from ferryman.flavors.base import ModelInput
-from ferryman.server._context import OFFLOAD_BYTES, ServerContext, read_body, timed_response
+from ferryman.server._context import ServerContext, read_body, timed_response
+from ferryman.server._serving import predict
 from ferryman.server.errors import Protocol, error_response
 from ferryman.server.middleware import request_id
 from ferryman.serving.codecs import mlflow
-from ferryman.serving.codecs.base import dumps
+from ferryman.serving.codecs.base import DecodedBatch, dumps
 from ferryman.serving.runtime import EndpointRuntime, RuntimePool
 
 
@@ -49,6 +48,10 @@ def default_endpoint(pool: RuntimePool, configured: str | None) -> EndpointRunti
     )
 
 
+def _same(batch: DecodedBatch) -> DecodedBatch:
+    return batch
+
+
 def routes(context: ServerContext) -> list[Route]:
     """The protocol's routes, bound to the server's context."""
     pool = context.pool
@@ -66,13 +69,15 @@ def routes(context: ServerContext) -> list[Route]:
             content_type = request.headers.get("content-type")
             mlflow.media_type(content_type)  # 415 before reading the body
             body = await read_body(request, limit)
-            deployment = runtime.ready()
-
-            def decode() -> ModelInput:
-                return deployment.validate(mlflow.decode(body, content_type, deployment.schema))
-
-            data = decode() if len(body) <= OFFLOAD_BYTES else await run_in_threadpool(decode)
-            timed = await deployment.run(data)
+            _, _, timed = await predict(
+                context,
+                request,
+                runtime,
+                rid,
+                body,
+                lambda target: mlflow.decode(body, content_type, target.schema),
+                _same,
+            )
         except ClientDisconnect:
             return Response(status_code=400)
         except Exception as exc:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ferryman.server._context import OFFLOAD_BYTES, ServerContext, read_body, timed_response
+from ferryman.server._context import ServerContext, read_body, timed_response
+from ferryman.server._serving import predict as serve_prediction
 from ferryman.server.errors import Protocol, error_response
 from ferryman.server.middleware import request_id
 from ferryman.serving.codecs import native
+from ferryman.serving.codecs.base import DecodedBatch
+
+
+def _same(batch: DecodedBatch) -> DecodedBatch:
+    return batch
 
 
 def routes(context: ServerContext) -> list[Route]:
@@ -24,14 +29,15 @@ def routes(context: ServerContext) -> list[Route]:
         try:
             runtime = pool.get(name)
             body = await read_body(request, limit)
-            deployment = runtime.ready()
-            if len(body) <= OFFLOAD_BYTES:
-                data = deployment.validate(native.decode(body, deployment.schema))
-            else:
-                data = await run_in_threadpool(
-                    lambda: deployment.validate(native.decode(body, deployment.schema))
-                )
-            timed = await deployment.run(data)
+            deployment, _, timed = await serve_prediction(
+                context,
+                request,
+                runtime,
+                rid,
+                body,
+                lambda target: native.decode(body, target.schema),
+                _same,
+            )
             content = native.encode(
                 timed.prediction, model_version=deployment.version.ref, request_id=rid
             )

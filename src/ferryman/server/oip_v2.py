@@ -15,13 +15,13 @@ from starlette.routing import Route
 
 from ferryman._version import __version__
 from ferryman.errors import EndpointNotReadyError, MalformedRequestError, VersionNotFoundError
-from ferryman.flavors.base import ModelInput
 from ferryman.server._context import OFFLOAD_BYTES, ServerContext, read_body, timed_response
+from ferryman.server._serving import predict
 from ferryman.server.errors import Protocol, error_response
 from ferryman.server.middleware import request_id
 from ferryman.serving.codecs import oip_v2
-from ferryman.serving.codecs.base import dumps
-from ferryman.serving.runtime import Deployment, RuntimePool
+from ferryman.serving.codecs.base import DecodedBatch, dumps
+from ferryman.serving.runtime import Deployment, EndpointRuntime, RuntimePool
 
 #: Server name in ``GET /v2``.
 SERVER_NAME = "ferryman"
@@ -43,6 +43,32 @@ def _deployment(pool: RuntimePool, request: Request) -> Deployment:
             f"{deployment.version.info.version}"
         )
     return deployment
+
+
+def _endpoint(pool: RuntimePool, request: Request) -> tuple[EndpointRuntime, Deployment | None]:
+    """The named endpoint, and the deployment its path pins by version, if it does.
+
+    During a rollout ``versions/{version}`` may name the stable version or the
+    candidate; the request then goes to that version, bypassing the traffic split.
+    """
+    name = request.path_params["name"]
+    runtime = pool.get(name)
+    version = request.path_params.get("version")
+    if version is None:
+        return runtime, None
+    deployment = runtime.ready()
+    split = runtime.split
+    for served in (deployment, split.candidate if split is not None else None):
+        if served is not None and version == str(served.version.info.version):
+            return runtime, served
+    raise VersionNotFoundError(
+        f"model {name!r} has no version {version!r} loaded; it serves version "
+        f"{deployment.version.info.version}"
+    )
+
+
+def _batch(decoded: oip_v2.InferRequest) -> DecodedBatch:
+    return decoded.batch
 
 
 def routes(context: ServerContext) -> list[Route]:
@@ -97,7 +123,7 @@ def routes(context: ServerContext) -> list[Route]:
     async def infer(request: Request) -> Response:
         rid = request_id(request.scope)
         try:
-            deployment = _deployment(pool, request)
+            runtime, pinned = _endpoint(pool, request)
             if any(key == _BINARY_HEADER for key, _ in request.scope["headers"]):
                 raise MalformedRequestError(
                     "binary tensor data is not supported; send JSON tensors "
@@ -105,15 +131,22 @@ def routes(context: ServerContext) -> list[Route]:
                 )
             body = await read_body(request, limit)
 
-            def decode() -> tuple[oip_v2.InferRequest, ModelInput]:
-                decoded = oip_v2.decode_infer(body, deployment.schema, deployment.version.layout)
-                return decoded, deployment.validate(decoded.batch)
+            def decode(target: Deployment) -> oip_v2.InferRequest:
+                return oip_v2.decode_infer(body, target.schema, target.version.layout)
 
-            if len(body) <= OFFLOAD_BYTES:
-                decoded, data = decode()
+            if pinned is None:
+                deployment, decoded, timed = await predict(
+                    context, request, runtime, rid, body, decode, _batch
+                )
             else:
-                decoded, data = await run_in_threadpool(decode)
-            timed = await deployment.run(data)
+                deployment = pinned
+                decoded = (
+                    decode(deployment)
+                    if len(body) <= OFFLOAD_BYTES
+                    else (await run_in_threadpool(decode, deployment))
+                )
+                timed = await deployment.run(deployment.validate(decoded.batch))
+                request.scope["state"]["served_version"] = deployment.version.ref
             content = oip_v2.encode_infer(
                 timed.prediction,
                 model_name=deployment.name,

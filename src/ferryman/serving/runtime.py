@@ -22,7 +22,7 @@ import builtins
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
@@ -35,6 +35,8 @@ from ferryman.errors import (
 )
 from ferryman.flavors.base import ModelInput
 from ferryman.registry import Model, ModelRef, Registry, VersionInfo
+from ferryman.rollout.base import RolloutView, RoutingKey
+from ferryman.rollout.router import Router
 from ferryman.serving._threads import DaemonThreadExecutor
 from ferryman.serving._warmup import sample_row
 from ferryman.serving.batching import DirectRunner, MicroBatcher, Runner, TimedPrediction
@@ -66,6 +68,14 @@ class EndpointSpec(Protocol):
     def unknown_columns(self) -> Literal["reject", "ignore"]: ...
     @property
     def passthrough(self) -> Sequence[str]: ...
+
+
+class RolloutSource(Protocol):
+    """Where active rollouts come from (``RolloutService`` is one)."""
+
+    def views(self) -> Mapping[str, RolloutView]:
+        """Return each endpoint's active rollout, by endpoint name."""
+        ...
 
 
 class EndpointSource(Protocol):
@@ -192,8 +202,31 @@ class Deployment:
         return await self.run(self.schema.validate(batch.data))
 
 
+@dataclass(frozen=True, eq=False)
+class Split:
+    """An endpoint's traffic split during a rollout: who serves, who gets mirrored copies.
+
+    Replaced as a whole (one assignment), so a request never sees half of a change.
+
+    Attributes:
+        rollout: The rollout it implements.
+        router: Decides per routing key.
+        candidate: The candidate's deployment (loaded and warmed up).
+        key: Where sticky routing keys come from; ``None`` routes by request id.
+    """
+
+    rollout: RolloutView
+    router: Router
+    candidate: Deployment
+    key: RoutingKey | None
+
+
 class EndpointRuntime:
-    """One endpoint in one server process: its configuration, threads and deployment.
+    """One endpoint in one server process: its configuration, threads and deployments.
+
+    Outside rollouts one deployment serves everything. During a rollout (``split`` is
+    set) the candidate has its own deployment on its own model thread, so a slow
+    candidate holds up only its own share of requests.
 
     Args:
         spec: The endpoint's configuration.
@@ -205,6 +238,10 @@ class EndpointRuntime:
         self.executor = executor
         self.deployment: Deployment | None = None
         self.error: str | None = None
+        self.rollout: RolloutView | None = None
+        self.candidate: Deployment | None = None
+        self.candidate_executor: Executor | None = None
+        self.split: Split | None = None
 
     def __repr__(self) -> str:
         state = self.deployment.version.ref if self.deployment else self.error or "loading"
@@ -240,6 +277,22 @@ class EndpointRuntime:
             )
         return deployment
 
+    def choose(self, key: str) -> tuple[Deployment, Split | None]:
+        """Return the deployment that serves the request with routing key ``key``.
+
+        Also returns the split in force (``None`` outside rollouts), which tells the
+        caller whether to mirror the request.
+
+        Raises:
+            EndpointNotReadyError: The stable model is still loading, or failed to load.
+        """
+        split = self.split
+        if split is None:
+            return self.ready(), None
+        if split.router.routes_to_candidate(key):
+            return split.candidate, split
+        return self.ready(), split
+
 
 class RuntimePool:
     """Every endpoint's runtime in this process, kept in step with the metadata store.
@@ -252,6 +305,11 @@ class RuntimePool:
         clock: Seconds from a monotonic clock, for timings; injectable for tests.
         on_load: Called as ``on_load(endpoint, version_ref, load_seconds)`` when an
             endpoint starts serving a version (e.g. to record the load time in metrics).
+        rollouts: Where active rollouts come from; ``None``: no rollouts.
+        on_replaced: Called as ``on_replaced(endpoint, rollout_id, downtime_seconds)``
+            when a recreate rollout has replaced the stable version in this process.
+        on_version: Called as ``on_version(endpoint, loaded_version)`` before a version
+            starts serving an endpoint (stable or candidate), e.g. to bind monitoring.
     """
 
     def __init__(
@@ -263,9 +321,15 @@ class RuntimePool:
         refresh_seconds: float = 1.0,
         clock: Callable[[], float] = time.perf_counter,
         on_load: Callable[[str, str, float], None] | None = None,
+        rollouts: RolloutSource | None = None,
+        on_replaced: Callable[[str, int, float], None] | None = None,
+        on_version: Callable[[str, LoadedVersion], None] | None = None,
     ) -> None:
         self.registry = registry
         self.endpoints = endpoints
+        self.rollouts = rollouts
+        self.on_replaced = on_replaced
+        self.on_version = on_version
         self.model_threads = model_threads
         self.refresh_seconds = refresh_seconds
         self.clock = clock
@@ -314,6 +378,8 @@ class RuntimePool:
             self._task = None
         for runtime in self._runtimes.values():
             runtime.executor.shutdown(wait=False, cancel_futures=True)
+            if runtime.candidate_executor is not None:
+                runtime.candidate_executor.shutdown(wait=False, cancel_futures=True)
         for executor in self._retired:
             executor.shutdown(wait=False, cancel_futures=True)
         self._runtimes.clear()
@@ -357,7 +423,7 @@ class RuntimePool:
     # -- keeping current -----------------------------------------------------------------
 
     async def refresh(self) -> None:
-        """Apply endpoint changes and alias moves now: load, warm up and swap as needed.
+        """Apply endpoint changes, rollouts and alias moves now: load, warm up and swap.
 
         The background task calls this every ``refresh_seconds``; tests call it directly.
 
@@ -366,19 +432,33 @@ class RuntimePool:
         """
         async with self._refreshing:
             await self._sync_endpoints()
-            wanted = [
-                (runtime.name, runtime.spec.model)
-                for runtime in self._runtimes.values()
-                if _needs_resolution(runtime)
-            ]
-            if not wanted:
-                return
-            resolved = await self._in_control(self._resolve, wanted)
-            for name, outcome in resolved.items():
-                runtime = self._runtimes.get(name)
-                if runtime is not None:
-                    await self._bring_up_to_date(runtime, outcome)
+            wanted: builtins.list[tuple[str, str, str]] = []
+            for runtime in self._runtimes.values():
+                for slot, ref in _targets(runtime):
+                    if self._needs_resolution(runtime, slot, ref):
+                        wanted.append((runtime.name, slot, ref))
+            if wanted:
+                resolved = await self._in_control(self._resolve, wanted)
+                for (name, slot), outcome in resolved.items():
+                    found = self._runtimes.get(name)
+                    if found is None:
+                        continue
+                    if slot == "primary":
+                        await self._bring_up_to_date(found, outcome)
+                    else:
+                        await self._bring_candidate_up_to_date(found, outcome)
+            for runtime in self._runtimes.values():
+                self._update_split(runtime)
             self._forget_unused_versions()
+
+    def _needs_resolution(self, runtime: EndpointRuntime, slot: str, ref: str) -> bool:
+        deployment = runtime.deployment if slot == "primary" else runtime.candidate
+        if deployment is None or deployment.spec != runtime.spec:
+            return True
+        parsed = ModelRef.parse(ref)
+        if parsed.version is None:  # follows an alias or the latest version
+            return True
+        return deployment.version.ref != str(parsed)
 
     async def _poll(self) -> None:
         try:
@@ -408,6 +488,9 @@ class RuntimePool:
         if marker == self._marker:
             return
         specs = await self._in_control(self.endpoints.list)
+        views: Mapping[str, RolloutView] = {}
+        if self.rollouts is not None:
+            views = await self._in_control(self.rollouts.views)
         current = {spec.name: spec for spec in specs}
         for name in [name for name in self._runtimes if name not in current]:
             self._retire(self._runtimes.pop(name))
@@ -420,11 +503,17 @@ class RuntimePool:
                 self._runtimes[name] = EndpointRuntime(spec=spec, executor=executor)
             else:
                 runtime.spec = spec
+            self._runtimes[name].rollout = views.get(name)
         self._marker = marker
 
     def _retire(self, runtime: EndpointRuntime) -> None:
         logger.info("Endpoint %r was deleted; it no longer takes requests", runtime.name)
         self._retired.append(runtime.executor)
+        if runtime.candidate_executor is not None:
+            self._retired.append(runtime.candidate_executor)
+            asyncio.get_running_loop().call_later(
+                runtime.spec.timeout_ms / 1000.0 + 1.0, self._shut_down, runtime.candidate_executor
+            )
         # Requests that already hold its deployment finish within their timeout.
         grace = runtime.spec.timeout_ms / 1000.0 + 1.0
         asyncio.get_running_loop().call_later(grace, self._shut_down, runtime.executor)
@@ -435,14 +524,14 @@ class RuntimePool:
             self._retired.remove(executor)
 
     def _resolve(
-        self, wanted: builtins.list[tuple[str, str]]
-    ) -> dict[str, VersionInfo | Exception]:
-        resolved: dict[str, VersionInfo | Exception] = {}
-        for name, ref in wanted:
+        self, wanted: builtins.list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str], VersionInfo | Exception]:
+        resolved: dict[tuple[str, str], VersionInfo | Exception] = {}
+        for name, slot, ref in wanted:
             try:
-                resolved[name] = self.registry.get_version(ref)
+                resolved[(name, slot)] = self.registry.get_version(ref)
             except Exception as exc:  # reported per endpoint; the others go on
-                resolved[name] = exc
+                resolved[(name, slot)] = exc
         return resolved
 
     async def _bring_up_to_date(
@@ -451,23 +540,30 @@ class RuntimePool:
         if isinstance(outcome, Exception):
             self._note_failure(runtime, f"{type(outcome).__name__}: {outcome}")
             return
-        version = self._versions.get(outcome.ref)
+        rollout = runtime.rollout
+        replacing = (
+            rollout is not None
+            and rollout.replaces_in_place
+            and runtime.deployment is not None
+            and runtime.deployment.version.ref != outcome.ref
+        )
+        unloaded_at = 0.0
+        if replacing:
+            # Recreate: no second copy in memory; requests meanwhile get 503 + Retry-After.
+            unloaded_at = self.clock()
+            old = runtime.deployment
+            runtime.deployment = None
+            runtime.error = None
+            assert old is not None
+            logger.info("Endpoint %r: unloading %s to recreate it", runtime.name, old.version.ref)
+            self._forget_unused_versions()
+        version = await self._loaded_version(runtime, outcome)
         if version is None:
-            failed_at = self._failures.get(outcome.ref)
-            if failed_at is not None and self.clock() - failed_at < RETRY_FAILED_LOAD_SECONDS:
-                return
-            try:
-                version = await self._in_control(self._load, outcome)
-            except Exception as exc:
-                self._failures[outcome.ref] = self.clock()
-                logger.exception("Loading %s for endpoint %r failed", outcome.ref, runtime.name)
-                self._note_failure(runtime, f"{type(exc).__name__}: {exc}")
-                return
-            self._failures.pop(outcome.ref, None)
-            self._versions[outcome.ref] = version
+            return
         current = runtime.deployment
         if current is not None and current.version is version and current.spec == runtime.spec:
             return
+        self._announce(runtime, version)
         runtime.deployment = Deployment(
             spec=runtime.spec,
             version=version,
@@ -476,10 +572,95 @@ class RuntimePool:
             clock=self.clock,
         )
         runtime.error = None
+        if replacing and rollout is not None and self.on_replaced is not None:
+            downtime = self.clock() - unloaded_at
+            logger.info(
+                "Endpoint %r recreated on %s; downtime %.3f s", runtime.name, version.ref, downtime
+            )
+            self.on_replaced(runtime.name, rollout.id, downtime)
         if current is None or current.version is not version:
             logger.info("Endpoint %r now serves %s", runtime.name, version.ref)
             if self.on_load is not None:
                 self.on_load(runtime.name, version.ref, version.load_seconds)
+
+    async def _bring_candidate_up_to_date(
+        self, runtime: EndpointRuntime, outcome: VersionInfo | Exception
+    ) -> None:
+        if isinstance(outcome, Exception):
+            logger.warning("Endpoint %r: candidate unavailable: %s", runtime.name, outcome)
+            return
+        version = await self._loaded_version(runtime, outcome)
+        if version is None:
+            return
+        current = runtime.candidate
+        if current is not None and current.version is version and current.spec == runtime.spec:
+            return
+        self._announce(runtime, version)
+        if runtime.candidate_executor is None:
+            runtime.candidate_executor = DaemonThreadExecutor(
+                max_workers=self.model_threads, name=f"ferryman-candidate-{runtime.name}"
+            )
+        runtime.candidate = Deployment(
+            spec=runtime.spec,
+            version=version,
+            executor=runtime.candidate_executor,
+            model_threads=self.model_threads,
+            clock=self.clock,
+        )
+        logger.info(
+            "Endpoint %r: candidate %s loaded beside the stable version", runtime.name, version.ref
+        )
+        if self.on_load is not None:
+            self.on_load(runtime.name, version.ref, version.load_seconds)
+
+    def _announce(self, runtime: EndpointRuntime, version: LoadedVersion) -> None:
+        if self.on_version is not None:
+            try:
+                self.on_version(runtime.name, version)
+            except Exception:  # monitoring must never keep a model from serving
+                logger.exception("on_version failed for %s on %r", version.ref, runtime.name)
+
+    def _update_split(self, runtime: EndpointRuntime) -> None:
+        """Route by the rollout once its candidate is loaded; drop the candidate after it."""
+        rollout = runtime.rollout
+        candidate = runtime.candidate
+        if rollout is None or rollout.replaces_in_place:
+            runtime.split = None
+            if candidate is not None:
+                runtime.candidate = None
+            return
+        if candidate is None or candidate.version.ref != rollout.candidate:
+            runtime.split = None  # all traffic on the stable version until it is warm
+            return
+        split = runtime.split
+        if split is not None and split.rollout == rollout and split.candidate is candidate:
+            return
+        runtime.split = Split(
+            rollout=rollout,
+            router=Router(weight=rollout.weight, salt=rollout.salt, mirror=rollout.mirror),
+            candidate=candidate,
+            key=rollout.key,
+        )
+
+    async def _loaded_version(
+        self, runtime: EndpointRuntime, outcome: VersionInfo
+    ) -> LoadedVersion | None:
+        """The loaded version ``outcome``, loading and warming it up if needed."""
+        version = self._versions.get(outcome.ref)
+        if version is None:
+            failed_at = self._failures.get(outcome.ref)
+            if failed_at is not None and self.clock() - failed_at < RETRY_FAILED_LOAD_SECONDS:
+                return None
+            try:
+                version = await self._in_control(self._load, outcome)
+            except Exception as exc:
+                self._failures[outcome.ref] = self.clock()
+                logger.exception("Loading %s for endpoint %r failed", outcome.ref, runtime.name)
+                self._note_failure(runtime, f"{type(exc).__name__}: {exc}")
+                return None
+            self._failures.pop(outcome.ref, None)
+            self._versions[outcome.ref] = version
+        return version
 
     def _note_failure(self, runtime: EndpointRuntime, message: str) -> None:
         if runtime.deployment is None:
@@ -512,6 +693,7 @@ class RuntimePool:
 
     def _forget_unused_versions(self) -> None:
         used = {r.deployment.version.ref for r in self._runtimes.values() if r.deployment}
+        used |= {r.candidate.version.ref for r in self._runtimes.values() if r.candidate}
         for ref in [ref for ref in self._versions if ref not in used]:
             del self._versions[ref]
 
@@ -522,8 +704,11 @@ class RuntimePool:
         return await loop.run_in_executor(self._control, function, *args)
 
 
-def _needs_resolution(runtime: EndpointRuntime) -> bool:
-    deployment = runtime.deployment
-    if deployment is None or deployment.spec != runtime.spec:
-        return True
-    return ModelRef.parse(runtime.spec.model).version is None  # follows an alias or latest
+def _targets(runtime: EndpointRuntime) -> builtins.list[tuple[str, str]]:
+    """The versions an endpoint should have loaded: ``(slot, reference)`` pairs."""
+    rollout = runtime.rollout
+    if rollout is None:
+        return [("primary", runtime.spec.model)]
+    if rollout.replaces_in_place:
+        return [("primary", rollout.candidate)]
+    return [("primary", rollout.stable), ("candidate", rollout.candidate)]

@@ -206,3 +206,151 @@ class APITokenRow(Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+# --- Windowed metrics (monitoring) -------------------------------------------------------
+# Owned by ferryman.monitoring (window.py, source.py). Other tables go below this block.
+
+
+class MetricWindowRow(Base):
+    """One process's metric counts for one endpoint, version and role over one time bucket.
+
+    Each server process owns its rows (``process`` is unique per process lifetime) and
+    overwrites them with its cumulative counts for the bucket, so flushing is an
+    idempotent upsert and readers sum rows across processes. ``data`` holds the counts
+    and histograms as JSON (see :mod:`ferryman.monitoring.window`).
+    """
+
+    __tablename__ = "metric_windows"
+    __table_args__ = (
+        Index("ix_metric_windows_endpoint_start", "endpoint", "bucket_start"),
+        Index("ix_metric_windows_bucket_start", "bucket_start"),
+    )
+
+    endpoint: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[str] = mapped_column(String(320), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+    process: Mapped[str] = mapped_column(String(100), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    bucket_seconds: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+# --- Alerts (monitoring) ------------------------------------------------------------------
+# Owned by ferryman.monitoring.alerts; migration 0004_alerts. Other tables go below this block.
+
+
+class AlertRuleRow(Base):
+    """An alert rule and its evaluation state.
+
+    ``source`` says where the rule comes from: ``api`` (``ferryman alerts add``) or
+    ``config`` (the server's settings, synchronised at start). The state columns are
+    written by the alert engine under a row lock, so only the process that makes a
+    transition sends its notification, and a restarted server knows what already fired.
+    """
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    endpoint: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[str | None] = mapped_column(String(20))
+    condition: Mapped[str] = mapped_column(Text)
+    window_seconds: Mapped[int] = mapped_column(Integer)
+    severity: Mapped[str] = mapped_column(String(20))
+    webhooks: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(20))
+    state_since: Mapped[datetime | None]
+    active_since: Mapped[datetime | None]
+    last_value: Mapped[float | None] = mapped_column(Float)
+    last_threshold: Mapped[float | None] = mapped_column(Float)
+    evaluated_at: Mapped[datetime | None]
+
+
+class AlertEventRow(Base):
+    """One alert transition (pending, firing, resolved or back to inactive), kept as history.
+
+    Rows name the rule rather than reference it, so history outlives a removed rule.
+    """
+
+    __tablename__ = "alert_events"
+    __table_args__ = (
+        Index("ix_alert_events_endpoint_at", "endpoint", "at"),
+        Index("ix_alert_events_rule_at", "rule", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(200))
+    endpoint: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str | None] = mapped_column(String(320))
+    state: Mapped[str] = mapped_column(String(20))
+    severity: Mapped[str] = mapped_column(String(20))
+    condition: Mapped[str] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[datetime | None]
+    at: Mapped[datetime]
+    message: Mapped[str] = mapped_column(Text)
+
+
+# -- rollouts (ferryman.rollout) ----------------------------------------------------------
+
+
+class RolloutRow(Base):
+    """One rollout of an endpoint from a stable version to a candidate: its state machine."""
+
+    __tablename__ = "rollouts"
+    __table_args__ = (Index("ix_rollouts_endpoint_id", "endpoint", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint: Mapped[str] = mapped_column(String(200))
+    strategy: Mapped[str] = mapped_column(String(20))
+    stable: Mapped[str] = mapped_column(String(320))
+    candidate: Mapped[str] = mapped_column(String(320))
+    alias: Mapped[str | None] = mapped_column(String(200))
+    phase: Mapped[str] = mapped_column(String(20))
+    stage: Mapped[str] = mapped_column(String(20))
+    step: Mapped[int] = mapped_column(Integer)
+    weight: Mapped[float] = mapped_column(Float)
+    mirror: Mapped[float] = mapped_column(Float)
+    failures: Mapped[int] = mapped_column(Integer)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    salt: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    stage_started_at: Mapped[datetime]
+    evaluated_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class RolloutEventRow(Base):
+    """One entry of a rollout's history: a transition or an observation, with evidence."""
+
+    __tablename__ = "rollout_events"
+    __table_args__ = (Index("ix_rollout_events_rollout_id", "rollout_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    phase: Mapped[str] = mapped_column(String(20))
+    weight: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class LeaseRow(Base):
+    """A named lease held by one process until it expires: leader election via the store."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
