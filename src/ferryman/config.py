@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     alert_interval_seconds: float = Field(
         default=15.0, gt=0.0, description="Seconds between evaluations of every alert rule."
     )
+    rollout_webhooks: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="Webhooks told when a rollout finishes, switches or rolls back: "
+        '[{"url": "https://…", "format": "json"|"slack"}].',
+    )
     mirror_queue_size: int = Field(
         default=1000,
         ge=1,

@@ -8,7 +8,12 @@ nothing waits for a timer.
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -333,3 +338,56 @@ async def test_a_good_candidate_passes_its_gates(
     assert [d.kind for d in decisions] == ["finish"]
     assert decisions[0].detail["gates"]["status"] == "pass"
     assert registry.get_version("toy@production").version == 2
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A real webhook receiver on a loopback port, collecting JSON bodies."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+    server.server_close()
+
+
+async def test_a_gate_rollback_is_sent_to_the_rollout_webhook(
+    serve_app: ServeApp,
+    registry: Registry,
+    rollouts: RolloutService,
+    tmp_path: Path,
+    receiver: tuple[str, list[dict[str, Any]]],
+) -> None:
+    url, received = receiver
+    code, gate = BAD_CANDIDATES["raises"]
+    _register_code(registry, tmp_path, "toy", BAD_CODE.replace("FLAW", code), "Bad", TOY_X)
+    options = RolloutOptions(steps=(50, 100), bake_seconds=0, gates=(gate,), min_samples=20)
+    async with serve_app(rollout_webhooks=[{"url": url}]) as served:
+        rollouts.start("toy", "toy/4", strategy="canary", options=replace(options, failure_limit=1))
+        await settle(served)
+        for _ in range(60):
+            await served.client.post(PREDICT, json={"instances": [{"x": 7.0, "delay": 0}]})
+        await asyncio.to_thread(served.app.state.flusher.flush)
+        await served.app.state.controller.tick()
+        async with asyncio.timeout(WAIT):
+            while not received:
+                await asyncio.sleep(0.02)
+    event = received[0]
+    assert (event["event"], event["endpoint"], event["candidate"]) == (
+        "rollout.rollback",
+        "toy",
+        "toy/4",
+    )
+    assert event["detail"]["gates"]["results"][0]["gate"] == gate

@@ -11,6 +11,7 @@ import queue
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -177,20 +178,33 @@ class WebhookNotifier:
             body = (
                 notification.slack_payload() if hook.format == "slack" else notification.payload()
             )
-            data = json.dumps(body, separators=(",", ":")).encode()
-            with self._lock:
-                self._pending += 1
-            try:
-                self._queue.put_nowait((hook, data))
-            except queue.Full:
-                self._done(dropped=1)
-                logger.error(
-                    "alert webhook queue full (%d); dropped the %s notification of %r to %s",
-                    self.queue_size,
-                    notification.state,
-                    notification.rule.name,
-                    hook.redacted,
-                )
+            self._queue_post(hook, body, notification.state, notification.rule.name)
+
+    def send(self, hooks: Sequence[Webhook], payload: Mapping[str, Any], text: str) -> None:
+        """Queue an event other than an alert (e.g. a rollout's rollback) to ``hooks``.
+
+        JSON webhooks get ``payload``; Slack-format ones get ``{"text": text}``. Never
+        blocks or raises.
+        """
+        for hook in hooks:
+            body = {"text": text} if hook.format == "slack" else dict(payload)
+            self._queue_post(hook, body, str(payload.get("event", "event")), text[:80])
+
+    def _queue_post(self, hook: Webhook, body: Mapping[str, Any], state: str, name: str) -> None:
+        data = json.dumps(body, separators=(",", ":"), default=str).encode()
+        with self._lock:
+            self._pending += 1
+        try:
+            self._queue.put_nowait((hook, data))
+        except queue.Full:
+            self._done(dropped=1)
+            logger.error(
+                "alert webhook queue full (%d); dropped the %s notification of %r to %s",
+                self.queue_size,
+                state,
+                name,
+                hook.redacted,
+            )
 
     def _run(self) -> None:
         while True:

@@ -14,6 +14,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -27,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 from ferryman.config import Settings
 from ferryman.errors import FerrymanError, PredictionError, PredictionTimeoutError
 from ferryman.monitoring import ServingMetrics
+from ferryman.monitoring.alerts import AlertEngine, AlertRule, Webhook, WebhookNotifier
 from ferryman.monitoring.flusher import MetricFlusher
 from ferryman.monitoring.recorder import MonitoringRecorder
 from ferryman.monitoring.source import StoreMetricSource
@@ -118,12 +120,32 @@ def create_app(
         mirror=mirror,
         recorder=recorder,
     )
+    notifier = WebhookNotifier()
+    hooks = [
+        Webhook(url=hook["url"], format="slack" if hook.get("format") == "slack" else "json")
+        for hook in settings.rollout_webhooks
+    ]
+
+    def notify(event: dict[str, Any]) -> None:
+        if hooks:
+            text = f"Ferryman rollout of {event['endpoint']!r}: {event['message']}"
+            notifier.send(hooks, event, text)
+
     controller = RolloutController(
         service=rollouts,
         pool=pool,
         metrics=source,
         holder=holder,
         interval_seconds=settings.endpoint_refresh_seconds,
+        notify=notify,
+    )
+    alerts = AlertEngine(
+        database=registry.database,
+        source=source,
+        rules=[AlertRule.from_dict(rule) for rule in settings.alert_rules],
+        user=settings.user,
+        interval=settings.alert_interval_seconds,
+        notifier=notifier,
     )
     opened = registry
     recorded = serving_metrics
@@ -140,6 +162,7 @@ def create_app(
                     await asyncio.wait_for(pool.wait_loaded(), settings.startup_timeout_seconds)
                 _freeze_heap()
                 await run_in_threadpool(flusher.start)
+                await run_in_threadpool(alerts.start)
                 mirror.start()
                 controller.start()
                 async with metrics.serving(recorded):
@@ -148,6 +171,7 @@ def create_app(
                 gc.unfreeze()
                 await controller.stop()
                 await mirror.stop()
+                await run_in_threadpool(alerts.stop)
                 await run_in_threadpool(flusher.stop)
                 await pool.stop()
         finally:
@@ -165,6 +189,7 @@ def create_app(
     app.state.mirror = mirror
     app.state.recorder = recorder
     app.state.flusher = flusher
+    app.state.alerts = alerts
     app.state.settings = settings
     app.state.metrics = recorded
     return app
