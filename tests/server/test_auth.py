@@ -182,8 +182,12 @@ async def test_control_plane_changes_are_audited_as_the_token(
         ("GET", "/metrics", (Permission.READ_METRICS, None)),
         ("DELETE", "/v1/endpoints/churn", (Permission.MANAGE_ENDPOINTS, "churn")),
         ("POST", "/v1/tokens", (Permission.MANAGE_TOKENS, None)),
-        ("GET", "/v1/logs/churn", (Permission.READ_LOGS, None)),
+        ("GET", "/v1/logs/churn", (Permission.READ_LOGS, "churn")),
+        ("POST", "/v1/logs/churn/review", (Permission.READ_LOGS, "churn")),
+        ("POST", "/v1/logs/query", (Permission.READ_LOGS, None)),
+        ("POST", "/v1/feedback", (Permission.PREDICT, None)),
         ("POST", "/v1/rollouts", (Permission.DEPLOY, None)),
+        ("POST", "/v1/rollouts/churn/rollback", (Permission.DEPLOY, "churn")),
     ],
 )
 def test_routes_map_to_their_permission(

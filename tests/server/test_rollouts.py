@@ -23,7 +23,7 @@ from ferryman.registry import Registry
 from ferryman.rollout.base import Phase, RolloutOptions, RoutingKey
 from ferryman.rollout.service import RolloutService
 from tests.server.conftest import ServeApp, Served
-from tests.serving._store import TOY_X, WAIT, _register_code
+from tests.serving._store import TOY_CODE, TOY_X, WAIT, _register_code
 
 pytestmark = pytest.mark.anyio
 
@@ -391,3 +391,41 @@ async def test_a_gate_rollback_is_sent_to_the_rollout_webhook(
         "toy/4",
     )
     assert event["detail"]["gates"]["results"][0]["gate"] == gate
+
+
+@pytest.mark.parametrize(("factor", "outcome"), [(2, "step"), (5, "rollback")])
+async def test_a_shadow_agreement_gate_promotes_to_canary_or_rolls_back(
+    serve_app: ServeApp,
+    registry: Registry,
+    rollouts: RolloutService,
+    tmp_path: Path,
+    factor: int,
+    outcome: str,
+) -> None:
+    code = TOY_CODE.replace("FACTOR", str(factor))
+    _register_code(registry, tmp_path, "toy", code, "Toy", TOY_X)  # toy/4
+    options = RolloutOptions(
+        sample=1.0,
+        bake_seconds=0,
+        gates=("agreement > 0.98",),
+        min_samples=20,
+        failure_limit=1,
+        then="canary",
+    )
+    async with serve_app() as served:
+        rollouts.start("toy", "toy/4", strategy="shadow", options=options)
+        await settle(served)
+        for _ in range(40):
+            await ask(served, 3.0)
+        mirror = served.app.state.mirror
+        async with asyncio.timeout(WAIT):
+            while mirror.completed + mirror.failed + mirror.dropped < 40:
+                await asyncio.sleep(0.01)
+        await asyncio.to_thread(served.app.state.flusher.flush)
+        decisions = await served.app.state.controller.tick()
+    assert [d.kind for d in decisions] == [outcome]
+    after = rollouts.get("toy")
+    if outcome == "step":
+        assert (after.strategy.value, after.weight, after.mirror) == ("canary", 10.0, 0.0)
+    else:
+        assert after.phase is Phase.ROLLED_BACK

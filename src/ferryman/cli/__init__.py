@@ -15,7 +15,9 @@ from ferryman.cli import (
     demo,
     drift,
     endpoints,
+    logs,
     models,
+    replay,
     rollouts,
     serve,
     strategies,
@@ -36,8 +38,13 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(drift.app, name="drift")
 app.add_typer(audit.app, name="audit")
 app.add_typer(db.app, name="db")
+rollouts.app.command("report")(replay.shadow_report)
 app.add_typer(rollouts.app, name="rollout")
+app.command("replay")(replay.replay)
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(logs.app, name="logs")
+app.command("performance")(logs.performance)
+app.command("review")(logs.review)
 app.command("deploy")(rollouts.deploy)
 app.command("strategies")(strategies.strategies)
 app.command("advise")(strategies.advise)

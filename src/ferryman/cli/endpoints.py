@@ -26,6 +26,19 @@ _LATENCY_HELP = "Longest wait (ms) for a micro-batch to fill."
 _TIMEOUT_HELP = "Longest time (ms) a request may take."
 _UNKNOWN_HELP = "Input columns the model does not know: reject or ignore."
 _PASSTHROUGH_HELP = "Column accepted in requests but never fed to the model, repeatable."
+_PRIVACY_HELP = (
+    "Prediction-log policy COLUMN=keep|hash|drop|redact, repeatable (columns not named: keep)."
+)
+_SAMPLE_HELP = "Share of requests recorded in the prediction log, 0 to 1."
+_RETENTION_HELP = "Days the prediction log keeps records (default: until erased)."
+
+
+def _privacy(options: list[str] | None) -> dict[str, str] | None:
+    if not options:
+        return None
+    from ferryman.capture import PrivacyPolicy
+
+    return dict(PrivacyPolicy.parse_option(option) for option in options)
 
 
 @contextmanager
@@ -45,6 +58,11 @@ def create(
     timeout_ms: float = typer.Option(10_000.0, "--timeout-ms", help=_TIMEOUT_HELP),
     unknown_columns: str = typer.Option("reject", "--unknown-columns", help=_UNKNOWN_HELP),
     passthrough: list[str] | None = typer.Option(None, "--passthrough", help=_PASSTHROUGH_HELP),
+    privacy: list[str] | None = typer.Option(None, "--privacy", help=_PRIVACY_HELP),
+    capture_sample_rate: float = typer.Option(1.0, "--capture-sample-rate", help=_SAMPLE_HELP),
+    log_retention_days: float | None = typer.Option(
+        None, "--log-retention-days", help=_RETENTION_HELP
+    ),
     description: str = typer.Option("", "--description", "-d"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -58,6 +76,9 @@ def create(
             timeout_ms=timeout_ms,
             unknown_columns=unknown_columns,  # type: ignore[arg-type]  # validated by create
             passthrough=passthrough or [],
+            privacy=_privacy(privacy),
+            capture_sample_rate=capture_sample_rate,
+            log_retention_days=log_retention_days,
             description=description,
         )
     emit(
@@ -121,6 +142,15 @@ def update(
     clear_passthrough: bool = typer.Option(
         False, "--clear-passthrough", help="Remove every passthrough column."
     ),
+    privacy: list[str] | None = typer.Option(
+        None, "--privacy", help=_PRIVACY_HELP + " Replaces the current policy."
+    ),
+    capture_sample_rate: float | None = typer.Option(
+        None, "--capture-sample-rate", help=_SAMPLE_HELP
+    ),
+    log_retention_days: float | None = typer.Option(
+        None, "--log-retention-days", help=_RETENTION_HELP + " 0 removes the limit."
+    ),
     description: str | None = typer.Option(None, "--description", "-d"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -135,13 +165,17 @@ def update(
         "timeout_ms": timeout_ms,
         "unknown_columns": unknown_columns,
         "passthrough": columns,
+        "privacy": _privacy(privacy),
+        "capture_sample_rate": capture_sample_rate,
+        "log_retention_days": log_retention_days,
         "description": description,
     }
     if all(value is None for value in changes.values()):
         fail(
             "nothing to change: give at least one of --model, --max-batch-size, "
             "--max-latency-ms, --timeout-ms, --unknown-columns, --passthrough, "
-            "--clear-passthrough, --description"
+            "--clear-passthrough, --privacy, --capture-sample-rate, --log-retention-days, "
+            "--description"
         )
     with _service() as service:
         config = service.update(name, **changes)

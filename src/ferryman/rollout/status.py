@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from ferryman.errors import FerrymanError
 from ferryman.monitoring.base import MetricSource
+from ferryman.rollout.ab_test import OutcomeLog, experiment
 from ferryman.rollout.base import Phase, Rollout, Strategy
 from ferryman.rollout.gates import GateSetResult
 from ferryman.rollout.service import RolloutService
@@ -18,13 +20,16 @@ def describe(
     metrics: MetricSource | None,
     now: datetime,
     events: int = 10,
+    log: OutcomeLog | None = None,
 ) -> dict[str, Any]:
     """Return the rollout's status as a JSON-safe dict.
 
     Keys: everything in :meth:`Rollout.to_dict`, plus ``traffic`` (percent to stable and
     candidate, share mirrored), ``gates`` (each gate's current value against its
     threshold over the current stage's window, when gates and metrics exist), ``next``
-    (a sentence: what happens next and when) and ``events`` (the latest history).
+    (a sentence: what happens next and when), ``events`` (the latest history) and, for
+    an A/B test with the prediction log at hand, ``experiment`` (see
+    :func:`ferryman.rollout.ab_test.experiment`).
     """
     data = rollout.to_dict()
     data["traffic"] = {
@@ -42,6 +47,11 @@ def describe(
     else:
         data["gates"] = None
     data["next"] = next_step_text(rollout, now)
+    if rollout.strategy is Strategy.AB_TEST and log is not None:
+        try:
+            data["experiment"] = experiment(rollout, log)
+        except FerrymanError as exc:  # e.g. no log segments yet
+            data["experiment"] = {"error": str(exc)}
     history = service.events(rollout.id)
     data["events"] = [event.to_dict() for event in history[-events:]]
     return data

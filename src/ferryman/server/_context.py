@@ -17,6 +17,7 @@ from ferryman.serving.batching import TimedPrediction
 from ferryman.serving.runtime import RuntimePool
 
 if TYPE_CHECKING:
+    from ferryman.capture import PredictionLog
     from ferryman.monitoring.recorder import MonitoringRecorder
     from ferryman.rollout.service import RolloutService
     from ferryman.serving.mirror import Mirror
@@ -40,6 +41,7 @@ class ServerContext:
         mirror: Where shadow copies of requests go, when rollouts are on.
         recorder: Where each prediction is counted for windowed and input/output
             metrics, when monitoring is on.
+        capture: The prediction log, when capture is on.
     """
 
     settings: Settings
@@ -48,6 +50,7 @@ class ServerContext:
     rollouts: RolloutService | None = None
     mirror: Mirror | None = None
     recorder: MonitoringRecorder | None = None
+    capture: PredictionLog | None = None
 
 
 async def read_body(request: Request, limit: int) -> bytes:

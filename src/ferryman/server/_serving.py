@@ -25,6 +25,7 @@ from ferryman.errors import (
     SchemaValidationError,
 )
 from ferryman.server._context import OFFLOAD_BYTES, ServerContext
+from ferryman.server.errors import status_of
 from ferryman.serving.batching import TimedPrediction
 from ferryman.serving.codecs.base import DecodedBatch
 from ferryman.serving.mirror import MirroredRequest
@@ -66,14 +67,27 @@ async def predict(
             context, request, runtime, request_id, body, decode, batch_of, chosen
         )
     except Exception as exc:
-        _observe_failure(context, runtime, chosen, exc, started)
+        _observe_failure(context, runtime, chosen, exc, started, request_id)
         raise
     request.scope["state"]["served_version"] = deployment.version.ref
+    latency_ms = (time.perf_counter() - started) * 1000.0
     recorder = context.recorder
     if recorder is not None:
-        latency_ms = (time.perf_counter() - started) * 1000.0
         recorder.observe_prediction(
             runtime.name, deployment.version.ref, "primary", 200, latency_ms, data, timed.prediction
+        )
+    capture = context.capture
+    if capture is not None:
+        capture.writer.submit(
+            request_id,
+            runtime.name,
+            deployment.version.ref,
+            "primary",
+            data,
+            timed.prediction,
+            latency_ms,
+            passthrough=batch_of(decoded).passthrough,
+            columns=deployment.schema.columns,
         )
     mirror = context.mirror
     if (
@@ -134,8 +148,17 @@ def _observe_failure(
     chosen: list[Deployment],
     exc: Exception,
     started: float,
+    request_id: str,
 ) -> None:
-    """Count a failed request for the version that was to serve it (gates read these)."""
+    """Count and log a failed request for the version that was to serve it."""
+    version = chosen[-1].version.ref if chosen else None
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    capture = context.capture
+    if capture is not None:
+        status, _ = status_of(exc)
+        capture.writer.submit(
+            request_id, runtime.name, version, "primary", None, None, latency_ms, status, exc
+        )
     recorder = context.recorder
     if recorder is None:
         return
@@ -150,8 +173,6 @@ def _observe_failure(
         kind = "server_error"
     else:
         kind = "client_error"
-    version = chosen[-1].version.ref if chosen else None
-    latency_ms = (time.perf_counter() - started) * 1000.0
     recorder.observe_rejected(runtime.name, version, kind, feature=feature, latency_ms=latency_ms)
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -25,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ferryman.capture import EndpointCapture, LogStore, PredictionLog, PrivacyPolicy
 from ferryman.config import Settings
 from ferryman.errors import FerrymanError, PredictionError, PredictionTimeoutError
 from ferryman.monitoring import ServingMetrics
@@ -36,14 +39,26 @@ from ferryman.registry import Registry
 from ferryman.rollout.controller import RolloutController, process_identity
 from ferryman.rollout.service import RolloutService
 from ferryman.security import TokenService
-from ferryman.server import control, health, metrics, mlflow, native, oip_v2, openapi, rollouts
+from ferryman.server import (
+    control,
+    diff,
+    health,
+    logs,
+    metrics,
+    mlflow,
+    native,
+    oip_v2,
+    openapi,
+    rollouts,
+)
 from ferryman.server._context import ServerContext
 from ferryman.server.auth import AuthMiddleware
+from ferryman.server.errors import status_of
 from ferryman.server.middleware import RequestIDMiddleware, request_id
 from ferryman.serving.codecs.base import dumps
 from ferryman.serving.endpoints import EndpointService
 from ferryman.serving.mirror import Mirror, MirrorResult
-from ferryman.serving.runtime import EndpointSource, LoadedVersion, RuntimePool
+from ferryman.serving.runtime import EndpointSource, EndpointSpec, LoadedVersion, RuntimePool
 from ferryman.signature import ReferenceProfile
 
 
@@ -92,6 +107,7 @@ def create_app(
             ),
         )
 
+    capture = PredictionLog.from_settings(settings)
     recorder = MonitoringRecorder(metrics=serving_metrics.data)
     flusher = MetricFlusher(database=registry.database, recorder=recorder, process=holder)
     source = StoreMetricSource(registry.database)
@@ -110,8 +126,11 @@ def create_app(
         rollouts=rollouts,
         on_replaced=replaced,
         on_version=bind,
+        on_endpoints=lambda specs: configure_capture(capture, specs),
     )
-    mirror = Mirror(capacity=settings.mirror_queue_size, on_result=shadow_recorder(recorder))
+    mirror = Mirror(
+        capacity=settings.mirror_queue_size, on_result=shadow_recorder(recorder, capture)
+    )
     context = ServerContext(
         settings=settings,
         registry=registry,
@@ -119,6 +138,7 @@ def create_app(
         rollouts=rollouts,
         mirror=mirror,
         recorder=recorder,
+        capture=capture,
     )
     notifier = WebhookNotifier()
     hooks = [
@@ -161,6 +181,7 @@ def create_app(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(pool.wait_loaded(), settings.startup_timeout_seconds)
                 _freeze_heap()
+                await run_in_threadpool(capture.start)
                 await run_in_threadpool(flusher.start)
                 await run_in_threadpool(alerts.start)
                 mirror.start()
@@ -173,6 +194,7 @@ def create_app(
                 await mirror.stop()
                 await run_in_threadpool(alerts.stop)
                 await run_in_threadpool(flusher.stop)
+                await run_in_threadpool(capture.stop)
                 await pool.stop()
         finally:
             if owns_registry:
@@ -190,17 +212,50 @@ def create_app(
     app.state.recorder = recorder
     app.state.flusher = flusher
     app.state.alerts = alerts
+    app.state.capture = capture
     app.state.settings = settings
     app.state.metrics = recorded
     return app
 
 
-def shadow_recorder(recorder: MonitoringRecorder) -> Callable[[MirrorResult], None]:
-    """What happens to each shadow answer: counted for the candidate, compared with stable."""
+def configure_capture(capture: PredictionLog, specs: Sequence[EndpointSpec]) -> None:
+    """Apply each endpoint's privacy policy, sampling rate and retention to the log."""
+    for spec in specs:
+        days = getattr(spec, "log_retention_days", None)
+        capture.configure(
+            spec.name,
+            EndpointCapture(
+                privacy=PrivacyPolicy.from_mapping(getattr(spec, "privacy", {}) or {}),
+                sample_rate=float(getattr(spec, "capture_sample_rate", 1.0)),
+                retention=timedelta(days=days) if days else None,
+            ),
+        )
+
+
+def shadow_recorder(
+    recorder: MonitoringRecorder, capture: PredictionLog | None = None
+) -> Callable[[MirrorResult], None]:
+    """What happens to each shadow answer: counted and logged for the candidate, and
+    compared with the stable version's answer."""
 
     def record(result: MirrorResult) -> None:
         request = result.request
         version = request.candidate.version.ref
+        if capture is not None:
+            batch = result.batch
+            status = 200 if result.error is None else status_of(result.error)[0]
+            capture.writer.submit(
+                request.request_id,
+                request.endpoint,
+                version,
+                "shadow",
+                batch.data if batch is not None and result.error is None else None,
+                result.shadow.prediction if result.shadow is not None else None,
+                result.latency_ms,
+                status,
+                result.error,
+                passthrough=batch.passthrough if batch is not None else {},
+            )
         if result.shadow is None:
             kind = "timeout" if isinstance(result.error, PredictionTimeoutError) else "server_error"
             if isinstance(result.error, FerrymanError) and not isinstance(
@@ -272,12 +327,34 @@ def middleware(context: ServerContext, recorded: ServingMetrics) -> list[Middlew
     ]
 
 
+@dataclass(frozen=True)
+class _LogsContext:
+    settings: Settings
+    capture: PredictionLog
+
+
+@dataclass(frozen=True)
+class _DiffContext:
+    log: LogStore | None
+
+
+def _log_routes(context: ServerContext) -> list[Route]:
+    capture = context.capture
+    if capture is None:
+        return []
+    return [
+        *logs.routes(_LogsContext(context.settings, capture)),
+        *diff.routes(_DiffContext(capture.store)),
+    ]
+
+
 def _routes(context: ServerContext) -> list[BaseRoute]:
     # The native predict route first: routes are matched in order.
     routes: list[BaseRoute] = [
         *native.routes(context),
         *control.routes(context),
         *rollouts.routes(context, lambda: StoreMetricSource(context.registry.database)),
+        *_log_routes(context),
         *oip_v2.routes(context),
         *mlflow.routes(context),
         *health.routes(context),

@@ -35,6 +35,8 @@ _PREDICT_ROUTES = (
     re.compile(r"^/v2/models/(?P<endpoint>[^/]+)(?:/versions/[^/]+)?/infer$"),
 )
 _ENDPOINT_PATH = re.compile(r"^/v1/endpoints/(?P<endpoint>[^/]+)")
+_LOG_PATH = re.compile(r"^/v1/logs/(?P<endpoint>[^/]+)(?:/review)?$")
+_ROLLOUT_PATH = re.compile(r"^/v1/rollouts/(?P<endpoint>[^/]+)")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: How long (seconds) the answer to "does any API token exist?" is reused.
@@ -43,10 +45,15 @@ HAS_TOKENS_TTL = 2.0
 
 @dataclass(frozen=True)
 class Requirement:
-    """What a request needs: a permission (``None``: public) for an endpoint (or any)."""
+    """What a request needs: a permission (``None``: public) for an endpoint (or any).
+
+    ``scoped_by_route``: the route itself limits a scoped token to its endpoints (the
+    endpoint is in the body, e.g. a log query or feedback); here only the role counts.
+    """
 
     permission: Permission | None
     endpoint: str | None = None
+    scoped_by_route: bool = False
 
 
 def required_permission(
@@ -70,20 +77,23 @@ def required_permission(
                 return Requirement(Permission.PREDICT, match["endpoint"])
         if path == "/invocations":
             return Requirement(Permission.PREDICT, default_endpoint())
-        if path == "/v1/feedback":
-            return Requirement(Permission.PREDICT)
+        if path == "/v1/feedback":  # the route counts ids only on the token's endpoints
+            return Requirement(Permission.PREDICT, scoped_by_route=True)
+        if path == "/v1/logs/query":  # the route checks the query's endpoint scope
+            return Requirement(Permission.READ_LOGS, scoped_by_route=True)
     if path.startswith("/v1/tokens"):
         return Requirement(Permission.MANAGE_TOKENS)
     if path.startswith("/v1/logs"):
-        read = method in _READ_METHODS
-        return Requirement(Permission.READ_LOGS if read else Permission.MANAGE_LOGS)
+        match = _LOG_PATH.match(path)
+        return Requirement(Permission.READ_LOGS, match["endpoint"] if match else None)
     if method in _READ_METHODS:
         return Requirement(Permission.READ)
     if path.startswith("/v1/endpoints"):
         match = _ENDPOINT_PATH.match(path)
         return Requirement(Permission.MANAGE_ENDPOINTS, match["endpoint"] if match else None)
     if path.startswith("/v1/rollouts"):
-        return Requirement(Permission.DEPLOY)
+        match = _ROLLOUT_PATH.match(path)
+        return Requirement(Permission.DEPLOY, match["endpoint"] if match else None)
     if path.startswith("/v1/models"):
         return Requirement(Permission.MANAGE_MODELS)
     return Requirement(Permission.MANAGE_TOKENS)  # unknown writes: only admins get a 404
@@ -155,14 +165,20 @@ class AuthMiddleware:
         if principal is None:
             await _deny(scope, send, 401, self._why_unauthenticated(scope))
             return
-        if need.permission is not None and not principal.can(need.permission, need.endpoint):
+        permission = need.permission
+        allowed = (
+            permission is None
+            or (need.scoped_by_route and permission in principal.role.permissions)
+            or principal.can(permission, need.endpoint)
+        )
+        if permission is not None and not allowed:
             where = f" on endpoint {need.endpoint!r}" if need.endpoint else ""
             await _deny(
                 scope,
                 send,
                 403,
                 f"token {principal.name!r} (role {principal.role}) "
-                f"may not {need.permission.value}{where}",
+                f"may not {permission.value}{where}",
             )
             return
         scope.setdefault("state", {})["principal"] = principal

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -50,6 +50,11 @@ class EndpointCreate(_Body):
     timeout_ms: float = Field(default=10_000.0, gt=0, le=3_600_000)
     unknown_columns: Literal["reject", "ignore"] = "reject"
     passthrough: list[str] = Field(default_factory=list, max_length=1000)
+    privacy: dict[str, str] = Field(
+        default_factory=dict, max_length=1000, description="column -> keep|hash|drop|redact"
+    )
+    capture_sample_rate: StrictFloat | StrictInt = Field(default=1.0, ge=0, le=1)
+    log_retention_days: StrictFloat | StrictInt | None = Field(default=None, gt=0, le=365_000)
     description: str = Field(default="", max_length=10_000)
 
 
@@ -62,6 +67,9 @@ class EndpointUpdate(_Body):
     timeout_ms: float | None = Field(default=None, gt=0, le=3_600_000)
     unknown_columns: Literal["reject", "ignore"] | None = None
     passthrough: list[str] | None = Field(default=None, max_length=1000)
+    privacy: dict[str, str] | None = Field(default=None, max_length=1000)
+    capture_sample_rate: StrictFloat | StrictInt | None = Field(default=None, ge=0, le=1)
+    log_retention_days: StrictFloat | StrictInt | None = Field(default=None, ge=0, le=365_000)
     description: str | None = Field(default=None, max_length=10_000)
 
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -163,6 +164,8 @@ def routes(context: ServerContext, metrics: Callable[[], MetricSource | None]) -
     async def command(request: Request) -> Any:
         endpoint = request.path_params["endpoint"]
         action = request.path_params["action"]
+        if action in ("history", "report"):
+            return _MethodNotAllowed("GET")
         if action not in ACTIONS:
             raise InvalidInputError(
                 f"unknown rollout action {action!r}: expected one of {', '.join(ACTIONS)}"
@@ -197,6 +200,18 @@ def routes(context: ServerContext, metrics: Callable[[], MetricSource | None]) -
                 return error_response(
                     exc, protocol=Protocol.NATIVE, request_id=request_id(request.scope)
                 )
+            if isinstance(result, _MethodNotAllowed):
+                body = {
+                    "error": f"method {request.method} not allowed; use {result.allow}",
+                    "code": "method_not_allowed",
+                    "request_id": request_id(request.scope),
+                }
+                return Response(
+                    dumps(body),
+                    status_code=405,
+                    media_type="application/json",
+                    headers={"Allow": result.allow},
+                )
             return Response(dumps(result), status_code=code, media_type="application/json")
 
         return Route(path, endpoint, methods=[method])
@@ -207,6 +222,26 @@ def routes(context: ServerContext, metrics: Callable[[], MetricSource | None]) -
         json_route("/v1/rollouts/{endpoint}/history", "GET", history),
         json_route("/v1/rollouts/{endpoint}/{action}", "POST", command),
     ]
+
+
+@dataclass(frozen=True)
+class _MethodNotAllowed:
+    allow: str
+
+
+def _query(name: str, description: str, *, integer: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = (
+        {"type": "integer", "minimum": 1, "maximum": 10_000}
+        if integer
+        else {"type": "string", "maxLength": 100}
+    )
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
 
 
 def _valid_name(value: str) -> bool:
@@ -248,6 +283,28 @@ def openapi_paths(op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
                 (404,),
                 params=(endpoint,),
             )
+        },
+        "/v1/rollouts/{endpoint}/report": {
+            "get": {
+                **op(
+                    "The shadow diff report (JSON, or a standalone HTML page).",
+                    "object",
+                    (400, 404),
+                    params=(
+                        endpoint,
+                        _query("since", "Start: a duration back from now (1h) or ISO time."),
+                        _query("until", "End: a duration back from now or ISO time."),
+                        _query("candidate", "The candidate version, name/N."),
+                        _query("top", "How many disagreements to list.", integer=True),
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["json", "html"]},
+                        },
+                    ),
+                ),
+            }
         },
         "/v1/rollouts/{endpoint}/history": {
             "get": op("The endpoint's rollouts, newest first.", "array", (400,), params=(endpoint,))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import builtins
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
@@ -30,6 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ferryman.capture.privacy import PrivacyPolicy
 from ferryman.errors import (
     AliasNotFoundError,
     AlreadyExistsError,
@@ -70,6 +71,11 @@ class EndpointConfig:
         timeout_ms: Longest time (milliseconds) a request may take before it fails.
         unknown_columns: ``"reject"`` or ``"ignore"`` input columns the model does not know.
         passthrough: Columns a request may carry that are never fed to the model.
+        privacy: Per-column privacy actions for the prediction log (``keep``, ``hash``,
+            ``drop``, ``redact``); columns not named are kept.
+        capture_sample_rate: Share of requests recorded in the prediction log, in [0, 1].
+        log_retention_days: Days records are kept in the prediction log; ``None``: until
+            erased.
         description: Free text.
         created_by: Who created the endpoint.
         created_at: When it was created (UTC).
@@ -84,6 +90,9 @@ class EndpointConfig:
     timeout_ms: float
     unknown_columns: UnknownColumns
     passthrough: tuple[str, ...]
+    privacy: dict[str, str]
+    capture_sample_rate: float
+    log_retention_days: float | None
     description: str
     created_by: str
     created_at: datetime
@@ -106,6 +115,9 @@ class EndpointConfig:
             timeout_ms=row.timeout_ms,
             unknown_columns="ignore" if row.unknown_columns == "ignore" else "reject",
             passthrough=tuple(row.passthrough),
+            privacy=dict(row.privacy or {}),
+            capture_sample_rate=row.capture_sample_rate,
+            log_retention_days=row.log_retention_days,
             description=row.description,
             created_by=row.created_by,
             created_at=row.created_at,
@@ -123,6 +135,9 @@ class EndpointConfig:
             "timeout_ms": self.timeout_ms,
             "unknown_columns": self.unknown_columns,
             "passthrough": list(self.passthrough),
+            "privacy": dict(self.privacy),
+            "capture_sample_rate": self.capture_sample_rate,
+            "log_retention_days": self.log_retention_days,
             "description": self.description,
             "created_by": self.created_by,
             "created_at": self.created_at.isoformat(),
@@ -156,6 +171,9 @@ class EndpointService:
         timeout_ms: float = 10_000.0,
         unknown_columns: UnknownColumns = "reject",
         passthrough: Sequence[str] = (),
+        privacy: Mapping[str, str] | None = None,
+        capture_sample_rate: float = 1.0,
+        log_retention_days: float | None = None,
         description: str = "",
     ) -> EndpointConfig:
         """Create an endpoint serving ``model``.
@@ -169,6 +187,9 @@ class EndpointService:
             timeout_ms: Milliseconds > 0.
             unknown_columns: ``"reject"`` or ``"ignore"``.
             passthrough: Column names accepted but never fed to the model.
+            privacy: ``{column: keep|hash|drop|redact}`` for the prediction log.
+            capture_sample_rate: Share of requests logged, in [0, 1].
+            log_retention_days: Days the log keeps records (> 0), or ``None``.
             description: Free text.
 
         Raises:
@@ -185,6 +206,9 @@ class EndpointService:
             timeout_ms=timeout_ms,
             unknown_columns=unknown_columns,
             passthrough=passthrough,
+            privacy=privacy or {},
+            capture_sample_rate=capture_sample_rate,
+            log_retention_days=log_retention_days,
             description=description,
         )
         try:
@@ -245,9 +269,14 @@ class EndpointService:
         timeout_ms: float | None = None,
         unknown_columns: UnknownColumns | None = None,
         passthrough: Sequence[str] | None = None,
+        privacy: Mapping[str, str] | None = None,
+        capture_sample_rate: float | None = None,
+        log_retention_days: float | None = None,
         description: str | None = None,
     ) -> EndpointConfig:
         """Change some of an endpoint's settings; ``None`` keeps a setting as it is.
+
+        ``log_retention_days=0`` removes the retention limit (records kept until erased).
 
         The arguments mean what they mean for :meth:`create`; a new ``model`` must
         resolve. When nothing actually changes, nothing is written: the generation
@@ -270,6 +299,13 @@ class EndpointService:
                 timeout_ms=_pick(timeout_ms, row.timeout_ms),
                 unknown_columns=_pick(unknown_columns, row.unknown_columns),
                 passthrough=_pick(passthrough, row.passthrough),
+                privacy=_pick(privacy, row.privacy),
+                capture_sample_rate=_pick(capture_sample_rate, row.capture_sample_rate),
+                log_retention_days=(
+                    row.log_retention_days
+                    if log_retention_days is None
+                    else (None if log_retention_days == 0 else log_retention_days)
+                ),
                 description=_pick(description, row.description),
             )
             if new_model is not None and new_model != row.model:
@@ -385,6 +421,9 @@ def _checked(
     timeout_ms: Any,
     unknown_columns: Any,
     passthrough: Any,
+    privacy: Any,
+    capture_sample_rate: Any,
+    log_retention_days: Any,
     description: Any,
 ) -> dict[str, Any]:
     """Validate the settings and return them as column values."""
@@ -412,12 +451,33 @@ def _checked(
         )
     if not isinstance(description, str):
         raise InvalidInputError(f"Invalid description {description!r}: expected text")
+    if (
+        isinstance(capture_sample_rate, bool)
+        or not isinstance(capture_sample_rate, int | float)
+        or not 0 <= capture_sample_rate <= 1
+    ):
+        raise InvalidInputError(
+            f"Invalid capture_sample_rate {capture_sample_rate!r}: expected a share in [0, 1] "
+            "(1 logs every request)"
+        )
+    if log_retention_days is not None and (
+        isinstance(log_retention_days, bool)
+        or not isinstance(log_retention_days, int | float)
+        or not math.isfinite(log_retention_days)
+        or log_retention_days <= 0
+    ):
+        raise InvalidInputError(
+            f"Invalid log_retention_days {log_retention_days!r}: expected days > 0 (or none)"
+        )
     return {
         "max_batch_size": max_batch_size,
         "max_latency_ms": latency,
         "timeout_ms": timeout,
         "unknown_columns": unknown_columns,
         "passthrough": _columns(passthrough),
+        "privacy": PrivacyPolicy.from_mapping(privacy).to_dict(),
+        "capture_sample_rate": float(capture_sample_rate),
+        "log_retention_days": None if log_retention_days is None else float(log_retention_days),
         "description": description,
     }
 
@@ -501,6 +561,9 @@ def _state(row: EndpointRow) -> dict[str, Any]:
         "timeout_ms": row.timeout_ms,
         "unknown_columns": row.unknown_columns,
         "passthrough": list(row.passthrough),
+        "privacy": dict(row.privacy or {}),
+        "capture_sample_rate": row.capture_sample_rate,
+        "log_retention_days": row.log_retention_days,
         "description": row.description,
     }
 

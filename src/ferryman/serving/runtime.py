@@ -310,6 +310,8 @@ class RuntimePool:
             when a recreate rollout has replaced the stable version in this process.
         on_version: Called as ``on_version(endpoint, loaded_version)`` before a version
             starts serving an endpoint (stable or candidate), e.g. to bind monitoring.
+        on_endpoints: Called with every endpoint's configuration whenever they changed,
+            before any of them serves with it (e.g. to configure the prediction log).
     """
 
     def __init__(
@@ -324,12 +326,14 @@ class RuntimePool:
         rollouts: RolloutSource | None = None,
         on_replaced: Callable[[str, int, float], None] | None = None,
         on_version: Callable[[str, LoadedVersion], None] | None = None,
+        on_endpoints: Callable[[Sequence[EndpointSpec]], None] | None = None,
     ) -> None:
         self.registry = registry
         self.endpoints = endpoints
         self.rollouts = rollouts
         self.on_replaced = on_replaced
         self.on_version = on_version
+        self.on_endpoints = on_endpoints
         self.model_threads = model_threads
         self.refresh_seconds = refresh_seconds
         self.clock = clock
@@ -492,6 +496,8 @@ class RuntimePool:
         if self.rollouts is not None:
             views = await self._in_control(self.rollouts.views)
         current = {spec.name: spec for spec in specs}
+        if self.on_endpoints is not None:
+            self.on_endpoints(specs)
         for name in [name for name in self._runtimes if name not in current]:
             self._retire(self._runtimes.pop(name))
         for name, spec in current.items():

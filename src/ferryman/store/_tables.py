@@ -170,6 +170,9 @@ class EndpointRow(Base):
     unknown_columns: Mapped[str] = mapped_column(String(10))
     passthrough: Mapped[list[str]] = mapped_column(JSON)
     description: Mapped[str] = mapped_column(Text, default="")
+    privacy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    capture_sample_rate: Mapped[float] = mapped_column(Float, default=1.0)
+    log_retention_days: Mapped[float | None] = mapped_column(Float, default=None)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

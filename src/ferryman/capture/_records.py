@@ -1,0 +1,422 @@
+"""Turning buffered submissions into Arrow tables of prediction records, in bulk.
+
+The serving path hands the writer references (:data:`Submission`); this module runs on
+the writer's thread. Submissions of one endpoint are grouped by their shape (the input
+columns and container, the prediction's dtype and classes, the passthrough columns), and
+each group becomes one table from concatenated arrays: a block of one-row DataFrames is
+one ``to_numpy`` per frame and one ``np.concatenate``, never a Python dict per row. The
+privacy policy is applied to the group's columns (Arrow compute; hashing and redaction
+once per distinct value) before anything leaves this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ferryman.capture._redaction import redact_text
+from ferryman.capture._schemas import (
+    PROBABILITIES,
+    RESERVED_COLUMNS,
+    TIMESTAMP,
+    as_text,
+    concat,
+)
+from ferryman.capture.privacy import PrivacyPolicy, apply_action
+from ferryman.flavors.base import Prediction
+
+#: One captured request as the serving path handed it over (see ``CaptureWriter.submit``):
+#: (time in seconds since the epoch, request id, endpoint, model version, role, inputs,
+#: prediction, latency in ms, status, error, passthrough columns, array column names).
+Submission = tuple[
+    float,
+    str,
+    str,
+    str | None,
+    str,
+    Any,
+    Prediction | None,
+    float,
+    int,
+    BaseException | str | None,
+    Mapping[str, Sequence[Any]],
+    Sequence[str] | None,
+]
+
+_MICROS_PER_HOUR = 3_600_000_000
+_MAX_ERROR_CHARS = 2000
+_REDACTED = "[REDACTED]"
+_GOT = re.compile(r"\bgot\b.*", re.DOTALL)
+
+_PLAIN = frozenset({list, np.ndarray})
+
+# Normalised inputs: ("frame", (2-D block, DataFrame)) | ("array", 2-D ndarray) |
+# ("columns", {name: list or 1-D ndarray}).
+_Inputs = tuple[str, Any] | None
+
+
+def endpoint_tables(
+    submissions: Sequence[Submission], policy: PrivacyPolicy, secret: bytes | None
+) -> list[tuple[int, pa.Table]]:
+    """Build one endpoint's records: ``(hour start in µs since the epoch, table)`` per hour.
+
+    Args:
+        submissions: The endpoint's buffered submissions, in arrival order.
+        policy: The endpoint's privacy policy, applied before anything is returned.
+        secret: The key for hashed columns (``None``: hashed columns are dropped).
+    """
+    groups: dict[tuple[Any, ...], list[tuple[Submission, _Inputs, int]]] = {}
+    names: dict[int, tuple[str, ...]] = {}
+    classes: dict[int, tuple[str, ...] | None] = {}
+    for item in submissions:
+        inputs, rows = _normalise(item)
+        key = (
+            _input_key(inputs, names, item[11]),
+            _prediction_key(item[6], classes),
+            tuple(item[10]),
+        )
+        groups.setdefault(key, []).append((item, inputs, rows))
+    tables = [_group_table(key[0], entries, policy, secret) for key, entries in groups.items()]
+    return list(_by_hour(concat(tables)))
+
+
+def record_count(item: Submission) -> int:
+    """How many records (rows) a submission makes."""
+    prediction = item[6]
+    if prediction is not None:
+        return len(prediction)
+    data = item[5]
+    if isinstance(data, pd.DataFrame | np.ndarray):
+        return int(data.shape[0]) or 1
+    return 1
+
+
+def _normalise(item: Submission) -> tuple[_Inputs, int]:
+    """The inputs in one of three forms, and the number of records the item makes.
+
+    A DataFrame costs one ``to_numpy`` here and nothing else per frame: pandas' own
+    per-call overhead (``shape``, ``dtypes``, column access) dominates a one-row frame.
+    """
+    data, prediction = item[5], item[6]
+    inputs: _Inputs = None
+    rows: int | None = None
+    if isinstance(data, pd.DataFrame):
+        block = data.to_numpy()
+        if block.ndim == 2 and block.shape[1]:
+            inputs, rows = ("frame", (block, data)), block.shape[0]
+    elif isinstance(data, np.ndarray):
+        if data.ndim == 2 and data.shape[1]:
+            inputs, rows = ("array", data), data.shape[0]
+    elif isinstance(data, Mapping):
+        if all(type(k) is str and type(v) in _PLAIN for k, v in data.items()):
+            columns = data  # the common case: taken as it is, no copy
+        else:
+            columns = {str(k): _column_values(v) for k, v in data.items()}
+        if columns:
+            inputs, rows = ("columns", columns), max(map(len, columns.values()))
+    elif isinstance(data, list) and data and all(isinstance(r, Mapping) for r in data):
+        keys = list(dict.fromkeys(str(k) for record in data for k in record))
+        if keys:
+            columns = {k: [record.get(k) for record in data] for k in keys}
+            inputs, rows = ("columns", columns), len(data)
+    count = prediction.predictions.shape[0] if prediction is not None else (rows or 1)
+    if rows is not None and rows != count:
+        inputs = None  # inputs that do not line up with the outputs are not recorded
+    if inputs is not None and inputs[0] == "columns" and min(map(len, inputs[1].values())) < count:
+        inputs = ("columns", {k: _padded(v, count) for k, v in inputs[1].items()})
+    return inputs, count
+
+
+def _column_values(values: Any) -> list[Any] | np.ndarray:
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        return values
+    if isinstance(values, list):
+        return values
+    if isinstance(values, tuple | pd.Series | np.ndarray | pa.Array):
+        return list(values.tolist() if hasattr(values, "tolist") else values)
+    return [values]
+
+
+def _input_key(
+    inputs: _Inputs, names: dict[int, tuple[str, ...]], labels: Sequence[str] | None
+) -> tuple[Any, ...] | None:
+    if inputs is None:
+        return None
+    kind, data = inputs
+    if kind == "frame":
+        block, frame = data
+        columns = frame.columns
+        found = names.get(id(columns))
+        if found is None:
+            found = names[id(columns)] = tuple(str(name) for name in columns)
+        return (kind, found, block.dtype)
+    if kind == "array":
+        width = data.shape[1]
+        if labels is None or len(labels) != width:
+            return (kind, tuple(f"x{j}" for j in range(width)), data.dtype)
+        found = names.get(id(labels))
+        if found is None:  # callers pass the same names object with every request
+            found = names[id(labels)] = tuple(str(label) for label in labels)
+        return (kind, found, data.dtype)
+    return (kind, tuple(data))
+
+
+def _prediction_key(
+    prediction: Prediction | None, classes: dict[int, tuple[str, ...] | None]
+) -> tuple[Any, ...] | None:
+    if prediction is None:
+        return None
+    values, probabilities = prediction.predictions, prediction.probabilities
+    width = values.shape[1] if values.ndim == 2 else 0
+    shape = None if probabilities is None else probabilities.shape[1]
+    # Most models hand out the same classes list with every prediction: convert it once
+    # per flush (every submission is alive until the flush ends, so ids are not reused).
+    labels = prediction.classes
+    found = classes.get(id(labels), ())
+    if found == ():
+        found = classes[id(labels)] = None if labels is None else tuple(map(str, labels))
+    return (values.dtype, width, shape, found)
+
+
+def _group_table(
+    input_key: tuple[Any, ...] | None,
+    entries: list[tuple[Submission, _Inputs, int]],
+    policy: PrivacyPolicy,
+    secret: bytes | None,
+) -> pa.Table:
+    items = [entry[0] for entry in entries]
+    counts = np.fromiter((entry[2] for entry in entries), dtype=np.int64, count=len(entries))
+    total = int(counts.sum())
+    single = total == len(entries)
+
+    def repeat(values: list[Any], kind: pa.DataType) -> pa.Array:
+        if single:
+            return pa.array(values, kind)
+        return pa.array(np.repeat(np.array(values, dtype=object), counts), kind)
+
+    micros = np.rint(np.fromiter((i[0] for i in items), np.float64, len(items)) * 1e6)
+    micros = micros.astype(np.int64)
+    if single:
+        rows = np.zeros(total, dtype=np.int32)
+    else:
+        micros = np.repeat(micros, counts)
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        rows = (np.arange(total) - starts).astype(np.int32)
+
+    inputs = _inputs_columns(input_key, entries) if input_key is not None else {}
+    passthrough = _passthrough_columns(items, counts)
+    errors, codes = _errors(items, entries, policy, passthrough)
+
+    columns: dict[str, pa.Array] = {
+        "request_id": repeat([i[1] for i in items], pa.string()),
+        "row": pa.array(rows, pa.int32()),
+        "time": pa.array(micros, pa.int64()).cast(TIMESTAMP),
+        "model_version": repeat([i[3] for i in items], pa.string()),
+        "role": repeat([i[4] for i in items], pa.string()),
+        "status": repeat([int(i[8]) for i in items], pa.int32()),
+        "error": repeat(errors, pa.string()),
+        "error_code": repeat(codes, pa.string()),
+        "latency_ms": repeat([float(i[7]) for i in items], pa.float64()),
+    }
+    kept = _protect(inputs, policy, secret)
+    if kept:
+        columns["inputs"] = pa.StructArray.from_arrays(list(kept.values()), names=list(kept))
+    for name, values in _protect(passthrough, policy, secret).items():
+        columns[f"passthrough_{name}" if name in RESERVED_COLUMNS else name] = values
+    predictions = [i[6] for i in items]
+    if predictions[0] is not None:
+        columns.update(_prediction_columns([p for p in predictions if p is not None]))
+    return pa.table(columns)
+
+
+def _inputs_columns(
+    input_key: tuple[Any, ...], entries: list[tuple[Submission, _Inputs, int]]
+) -> dict[str, pa.Array]:
+    kind = input_key[0]
+    data = [entry[1][1] for entry in entries if entry[1] is not None]
+    if kind == "frame":
+        return dict(zip(input_key[1], _frame_arrays(data), strict=True))
+    if kind == "array":
+        matrix = data[0] if len(data) == 1 else np.concatenate(data)
+        return {name: _to_arrow(matrix[:, j]) for j, name in enumerate(input_key[1])}
+    columns: dict[str, pa.Array] = {}
+    for name in input_key[1]:
+        parts = [columns_of[name] for columns_of in data]
+        first = parts[0]
+        if isinstance(first, np.ndarray) and all(
+            isinstance(part, np.ndarray) and part.dtype == first.dtype and part.ndim == 1
+            for part in parts
+        ):
+            merged = first if len(parts) == 1 else np.concatenate(parts)
+            columns[name] = _to_arrow(merged, merged.dtype)
+        else:
+            columns[name] = _to_arrow([value for part in parts for value in _listed(part)])
+    return columns
+
+
+def _listed(values: Any) -> list[Any]:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+
+def _frame_arrays(frames: list[tuple[np.ndarray, pd.DataFrame]]) -> list[pa.Array]:
+    """Columns of same-shaped frames: one concatenation of their ``to_numpy`` blocks."""
+    blocks = [block for block, _ in frames]
+    matrix = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    if matrix.dtype.kind != "O":
+        return [_to_arrow(matrix[:, j]) for j in range(matrix.shape[1])]
+    # Mixed dtypes: the first frame's dtypes (once per group) keep ints ints.
+    dtypes = list(frames[0][1].dtypes)
+    return [_to_arrow(matrix[:, j], dtypes[j]) for j in range(matrix.shape[1])]
+
+
+def _to_arrow(values: Any, dtype: Any = None) -> pa.Array:
+    """One column as Arrow: the frame's dtype when it has a plain NumPy one, else inferred."""
+    if isinstance(dtype, np.dtype) and dtype.kind != "O":
+        try:
+            return pa.array(values, pa.from_numpy_dtype(dtype), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+    if isinstance(values, np.ndarray) and values.dtype.kind == "U":
+        values = values.astype(object)
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return pa.array([None if _missing(v) else str(v) for v in values], pa.string())
+    return array if not pa.types.is_null(array.type) else pa.nulls(len(array), pa.string())
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def _passthrough_columns(items: list[Submission], counts: np.ndarray) -> dict[str, pa.Array]:
+    names = list(items[0][10])
+    columns: dict[str, pa.Array] = {}
+    for name in names:
+        values: list[Any] = []
+        for item, count in zip(items, counts.tolist(), strict=True):
+            values.extend(_padded(list(item[10].get(name) or ()), count))
+        columns[name] = _to_arrow(values)
+    return columns
+
+
+def _padded(values: Any, count: int) -> Any:
+    if len(values) == count:
+        return values
+    return (list(values) + [None] * count)[:count]
+
+
+def _protect(
+    columns: dict[str, pa.Array], policy: PrivacyPolicy, secret: bytes | None
+) -> dict[str, pa.Array]:
+    kept: dict[str, pa.Array] = {}
+    for name, values in columns.items():
+        result = apply_action(values, policy.action(name), secret)
+        if result is not None:
+            kept[name] = result
+    return kept
+
+
+def _errors(
+    items: list[Submission],
+    entries: list[tuple[Submission, _Inputs, int]],
+    policy: PrivacyPolicy,
+    passthrough: dict[str, pa.Array],
+) -> tuple[list[str | None], list[str | None]]:
+    texts: list[str | None] = []
+    codes: list[str | None] = []
+    protected = policy.protected
+    for item, inputs, _ in entries:
+        error = item[9]
+        if error is None:
+            texts.append(None)
+            codes.append(None)
+            continue
+        if isinstance(error, BaseException):
+            text = str(error) or type(error).__name__
+            code = getattr(error, "code", None)
+            codes.append(code if isinstance(code, str) else type(error).__name__)
+        else:
+            text = str(error)
+            codes.append(None)
+        if protected:
+            values = _protected_values(item, inputs, protected)
+            text = _sanitise(text, values, protected)
+        texts.append(text[:_MAX_ERROR_CHARS])
+    return texts, codes
+
+
+def _protected_values(item: Submission, inputs: _Inputs, protected: frozenset[str]) -> list[str]:
+    """The raw values of protected columns in one errored request (rare: errors only)."""
+    values: list[Any] = []
+    for name, column in item[10].items():
+        if name in protected:
+            values.extend(column)
+    if inputs is not None:
+        kind, data = inputs
+        if kind == "frame":
+            block, frame = data
+            for position, name in enumerate(map(str, frame.columns)):
+                if name in protected:
+                    values.extend(block[:, position].tolist())
+        elif kind == "columns":
+            for name in protected.intersection(data):
+                values.extend(list(data[name]))
+        elif item[11] is not None:
+            for position, name in enumerate(item[11]):
+                if name in protected and position < data.shape[1]:
+                    values.extend(data[:, position].tolist())
+    return [str(value) for value in values if not _missing(value)]
+
+
+def _sanitise(text: str, values: list[str], protected: frozenset[str]) -> str:
+    """Keep protected values out of an error message (which may quote the input)."""
+    for value in sorted(set(values), key=len, reverse=True):
+        if len(value) >= 3:
+            text = text.replace(value, _REDACTED)
+    if any(f"'{name}'" in text or f'"{name}"' in text for name in protected):
+        text = _GOT.sub(f"got {_REDACTED}", text)
+    return redact_text(text)
+
+
+def _prediction_columns(predictions: list[Prediction]) -> dict[str, pa.Array]:
+    values = [p.predictions for p in predictions]
+    merged = values[0] if len(values) == 1 else np.concatenate(values)
+    columns: dict[str, pa.Array] = {}
+    if merged.ndim == 1:
+        columns["prediction"] = _to_arrow(merged)
+    else:
+        width = merged.shape[1]
+        flat = _to_arrow(merged.reshape(-1))
+        offsets = pa.array(np.arange(0, merged.shape[0] * width + 1, width, dtype=np.int32))
+        columns["prediction"] = pa.ListArray.from_arrays(offsets, flat)
+    first = predictions[0]
+    if first.probabilities is not None:
+        blocks = [p.probabilities for p in predictions if p.probabilities is not None]
+        matrix = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        rows, width = matrix.shape
+        classes = first.classes if first.classes is not None else list(range(width))
+        keys = as_text(_to_arrow(np.asarray(classes, dtype=object)))
+        offsets = pa.array(np.arange(0, rows * width + 1, width, dtype=np.int32))
+        repeated = keys.take(pa.array(np.tile(np.arange(width), rows)))
+        items = pa.array(matrix.reshape(-1).astype(np.float64, copy=False))
+        columns["probabilities"] = pa.MapArray.from_arrays(
+            offsets, repeated, items, type=PROBABILITIES
+        )
+    return columns
+
+
+def _by_hour(table: pa.Table) -> Iterator[tuple[int, pa.Table]]:
+    micros = table.column("time").combine_chunks().cast(pa.int64()).to_numpy()
+    hours = micros // _MICROS_PER_HOUR
+    first = hours[0]
+    if (hours == first).all():
+        yield int(first) * _MICROS_PER_HOUR, table
+        return
+    for hour in np.unique(hours):
+        yield int(hour) * _MICROS_PER_HOUR, table.filter(pa.array(hours == hour))
