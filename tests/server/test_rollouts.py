@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ferryman.registry import Registry
@@ -429,3 +430,39 @@ async def test_a_shadow_agreement_gate_promotes_to_canary_or_rolls_back(
         assert (after.strategy.value, after.weight, after.mirror) == ("canary", 10.0, 0.0)
     else:
         assert after.phase is Phase.ROLLED_BACK
+
+
+@pytest.mark.parametrize(
+    ("rates", "verdict"), [((0.2, 0.6), "winner"), ((0.4, 0.4), "no-difference")]
+)
+async def test_ab_test_status_analyses_outcomes_sent_as_feedback(
+    serve_app: ServeApp, rollouts: RolloutService, rates: tuple[float, float], verdict: str
+) -> None:
+    options = RolloutOptions(
+        key=RoutingKey.parse("header:X-User-Id"), weights=(50, 50), minimum_effect=0.25
+    )
+    rng = np.random.default_rng(7)
+    async with serve_app() as served:
+        rollouts.start("toy", "toy/2", strategy="ab-test", options=options)
+        await settle(served)
+        feedback = []
+        for user in range(600):
+            response = await served.client.post(
+                PREDICT,
+                json={"instances": [{"x": 1.0, "delay": 0}]},
+                headers={"X-User-Id": f"user-{user}"},
+            )
+            body = response.json()
+            rate = rates[0] if body["model_version"] == "toy/1" else rates[1]
+            outcome = float(rng.random() < rate)
+            feedback.append({"request_id": response.headers["x-request-id"], "outcome": outcome})
+        await asyncio.to_thread(served.app.state.capture.writer.flush)
+        sent = await served.client.post("/v1/feedback", json=feedback)
+        assert sent.status_code == 200, sent.text
+        status = (await served.client.get("/v1/rollouts/toy")).json()
+    experiment = status["experiment"]
+    assert sum(experiment["assigned"].values()) == 600
+    analysis = experiment["analysis"]
+    assert analysis["verdict"] == verdict
+    if verdict == "winner":
+        assert analysis["winner"] == "toy/2"

@@ -144,6 +144,8 @@ def status(
 
 
 def _status(endpoint: str) -> dict[str, Any]:
+    from ferryman.capture import LogStore
+    from ferryman.cli._app import settings
     from ferryman.monitoring.source import StoreMetricSource
     from ferryman.rollout.status import describe
     from ferryman.store._tables import utcnow
@@ -151,7 +153,8 @@ def _status(endpoint: str) -> dict[str, Any]:
     with _service() as service:
         rollout = service.get(endpoint)
         metrics = StoreMetricSource(service.database)
-        return describe(service, rollout, metrics=metrics, now=utcnow())
+        log = LogStore.from_settings(settings())
+        return describe(service, rollout, metrics=metrics, now=utcnow(), log=log)
 
 
 def _render(data: dict[str, Any]) -> Table:
@@ -176,6 +179,22 @@ def _render(data: dict[str, Any]) -> Table:
             f"({result['samples']}/{result['min_samples']} samples)",
         )
     table.add_row("next", escape(data["next"]))
+    experiment = data.get("experiment")
+    if experiment:
+        analysis = experiment.get("analysis")
+        if analysis:
+            for arm in analysis["arms"]:
+                ci = arm["ci"]
+                table.add_row(
+                    "arm",
+                    f"{arm['name']}: {arm['count']} outcomes, mean {arm['mean']:.4g} "
+                    f"[{ci['low']:.4g}, {ci['high']:.4g}]",
+                )
+            table.add_row("verdict", f"{analysis['verdict']}: {escape(analysis['reason'])}")
+        else:
+            table.add_row(
+                "verdict", escape(experiment.get("waiting") or experiment.get("error", ""))
+            )
     for event in data["events"][-5:]:
         table.add_row("history", f"{event['at'][:19]} {event['kind']}: {escape(event['message'])}")
     return table

@@ -193,6 +193,9 @@ class RolloutOptions:
             )
         if steps[-1] != 100:
             steps = (*steps, 100.0)
+        from ferryman.rollout.gates import GateSet
+
+        GateSet(self.gates, min_samples=max(1, self.min_samples))  # parse errors, now
         if self.failure_limit < 1:
             raise InvalidInputError(
                 f"Invalid failure_limit {self.failure_limit}: expected an integer >= 1"

@@ -142,7 +142,8 @@ def routes(context: ServerContext, metrics: Callable[[], MetricSource | None]) -
 
         def work() -> dict[str, Any]:
             svc = service(request)
-            return describe(svc, svc.get(endpoint), metrics=metrics(), now=utcnow())
+            log = context.capture.store if context.capture is not None else None
+            return describe(svc, svc.get(endpoint), metrics=metrics(), now=utcnow(), log=log)
 
         return await run_in_threadpool(work)
 
