@@ -73,7 +73,7 @@ MIXED_X = pd.DataFrame(
 )
 
 #: Bound (seconds) on waiting for anything in these tests; never a timing assertion.
-WAIT = 30.0
+WAIT = 60.0
 
 
 def _register_code(
