@@ -128,6 +128,22 @@ class Settings(BaseSettings):
         description="Webhooks told when a rollout finishes, switches or rolls back: "
         '[{"url": "https://…", "format": "json"|"slack"}].',
     )
+    drift_monitor: bool = Field(
+        default=True,
+        description="Evaluate drift of every endpoint's captured traffic on a schedule.",
+    )
+    drift_interval_seconds: float = Field(
+        default=300.0, gt=0.0, description="Seconds between drift monitor evaluations."
+    )
+    drift_window: str = Field(
+        default="1h",
+        pattern=r"^\s*(\d+(\.\d+)?\s*[smhdw]|\d+)\s*$",
+        description="Rolling window the drift monitor checks: a duration (90s, 15m, 1h, 7d) "
+        "or a number of latest records (5000).",
+    )
+    drift_min_rows: int = Field(
+        default=100, ge=1, description="Fewest usable values per feature for a drift verdict."
+    )
     mirror_queue_size: int = Field(
         default=1000,
         ge=1,

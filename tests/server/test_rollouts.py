@@ -278,7 +278,7 @@ async def test_rollout_api_rejects_bad_requests_clearly(
 BAD_CANDIDATES = {
     "raises": ("if (x > 5).any():\n            raise RuntimeError('bad')", "error_rate < 0.05"),
     "nulls": ("x = np.where(x > 5, np.nan, x)", "null_rate < 0.01"),
-    "slow": ("if (x > 5).any():\n            time.sleep(0.05)", "p99_latency_ms < 2 * stable"),
+    "slow": ("if (x > 5).any():\n            time.sleep(0.3)", "p99_latency_ms < 2 * stable"),
 }
 BAD_CODE = """
 import time

@@ -1,7 +1,8 @@
-"""``ferryman drift``: drift reports between a reference and a current sample."""
+"""``ferryman drift``: drift reports of files, of version profiles and of endpoint traffic."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,10 +10,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ferryman.cli._app import JsonOption, console, emit, fail, open_registry, parse_pairs
+from ferryman.cli._app import (
+    JsonOption,
+    console,
+    emit,
+    fail,
+    open_registry,
+    parse_pairs,
+    settings,
+)
 
 if TYPE_CHECKING:
-    from ferryman.drift import DriftReport
+    from ferryman.drift import DataDrift, DriftReport
+    from ferryman.drift.monitor import EndpointDriftReport
+    from ferryman.registry import Registry, VersionInfo
 
 app = typer.Typer(
     help="Detect data, prediction and multivariate drift; write JSON or HTML reports.",
@@ -21,21 +32,38 @@ app = typer.Typer(
 
 #: Exit code of ``report --fail-on-drift`` when the dataset drifted.
 EXIT_DRIFT = 1
+#: The window of an endpoint's captured traffic that ``report ENDPOINT`` checks by default.
+REPORT_WINDOW = "24h"
 
 
 @app.command()
 def report(
-    model_ref: str | None = typer.Argument(
+    target: str | None = typer.Argument(
         None,
-        metavar="[MODEL_REF]",
-        help="Compare with this version's stored reference profile: churn, churn/3 or "
-        "churn@production. Omit it to compare two files with --reference.",
+        metavar="[ENDPOINT|MODEL_REF]",
+        help="An endpoint, to check its captured traffic (--window) against the profile of "
+        "the version it serves; or, with --current FILE, a version whose stored reference "
+        "profile --current is compared with: churn, churn/3 or churn@production. Omit it "
+        "to compare two files with --reference and --current.",
     ),
     reference: Path | None = typer.Option(
-        None, "--reference", "-r", help="Reference data (Parquet or CSV), instead of MODEL_REF."
+        None,
+        "--reference",
+        "-r",
+        help="Reference data (Parquet or CSV), instead of a stored profile.",
     ),
     current: Path | None = typer.Option(
         None, "--current", "-c", help="Current data (Parquet or CSV) to check."
+    ),
+    window: str | None = typer.Option(
+        None,
+        "--window",
+        "-w",
+        help="With an ENDPOINT: its traffic over this span (90s, 15m, 24h, 7d) or its last "
+        f"N records (5000); default {REPORT_WINDOW}.",
+    ),
+    version: str | None = typer.Option(
+        None, "--version", help="With an ENDPOINT: only records of this version, name/N."
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Write the report to this .html or .json file."
@@ -66,30 +94,48 @@ def report(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Compare --current with MODEL_REF's stored profile or with --reference FILE.
+    """Check an ENDPOINT's captured traffic, or --current against MODEL_REF's stored
+    profile or --reference FILE.
 
     With --reference and --current it works on plain files, without a registry or
-    server. Multivariate drift needs reference rows, so it runs only with --reference.
+    server. With an ENDPOINT (and no --current) it reads the endpoint's primary
+    predictions with status 200 over --window from the prediction log and compares them
+    with the served version's profile, or with --reference FILE. Multivariate drift needs
+    reference rows, so it runs only with --reference.
     """
     from ferryman.errors import FerrymanError
 
-    if (model_ref is None) == (reference is None):
-        fail("give either MODEL_REF (a registered version) or --reference FILE, not both")
-    if current is None:
-        fail("--current FILE is required (windows of captured traffic are not available yet)")
     if out is not None and out.suffix.lower() not in (".html", ".htm", ".json"):
         fail(f"--out {str(out)!r}: expected a .html or .json file")
+    if current is not None or target is None:
+        if (target is None) == (reference is None):
+            fail("give either MODEL_REF (a registered version) or --reference FILE, not both")
+        if current is None:
+            fail(
+                "--current FILE is required with --reference (or name an ENDPOINT to check "
+                "its captured traffic)"
+            )
+        for option, value in (("--window", window), ("--version", version)):
+            if value is not None:
+                fail(f"{option} applies to an ENDPOINT's captured traffic, not to --current FILE")
+    elif prediction_column:
+        fail(
+            "--prediction-column applies to --current FILE; an endpoint's outputs are named "
+            "prediction and probability[<class>] (name them so in a --reference file)"
+        )
+    options = _Options(
+        prediction_columns=prediction_column or [],
+        methods=parse_pairs(test, "test"),
+        drift_share=drift_share,
+        fdr=fdr,
+        min_rows=min_rows,
+        multivariate=multivariate,
+    )
     try:
-        result = _build(
-            model_ref,
-            reference,
-            current,
-            prediction_columns=prediction_column or [],
-            methods=parse_pairs(test, "test"),
-            drift_share=drift_share,
-            fdr=fdr,
-            min_rows=min_rows,
-            multivariate=multivariate,
+        result: DriftReport | EndpointDriftReport = (
+            _endpoint(target, reference, window or REPORT_WINDOW, version, options)
+            if current is None and target is not None
+            else _build(target, reference, current, options)
         )
         written = None if out is None else result.write(out)
     except FerrymanError as exc:
@@ -102,24 +148,36 @@ def report(
         raise typer.Exit(EXIT_DRIFT)
 
 
-def _build(
-    model_ref: str | None,
-    reference: Path | None,
-    current: Path,
-    *,
-    prediction_columns: list[str],
-    methods: dict[str, str],
-    drift_share: float,
-    fdr: float,
-    min_rows: int,
-    multivariate: bool,
-) -> DriftReport:
-    from ferryman.drift import DataDrift, drift_report
+@dataclass(frozen=True)
+class _Options:
+    prediction_columns: list[str]
+    methods: dict[str, str]
+    drift_share: float
+    fdr: float
+    min_rows: int
+    multivariate: bool
 
-    data = DataDrift(methods=methods or None, drift_share=drift_share, fdr=fdr, min_rows=min_rows)
+    def data(self) -> DataDrift:
+        from ferryman.drift import DataDrift
+
+        return DataDrift(
+            methods=self.methods or None,
+            drift_share=self.drift_share,
+            fdr=self.fdr,
+            min_rows=self.min_rows,
+        )
+
+
+def _build(
+    model_ref: str | None, reference: Path | None, current: Path | None, options: _Options
+) -> DriftReport:
+    from ferryman.drift import drift_report
+
+    if current is None:
+        fail("--current FILE is required")
     if model_ref is not None:
         with open_registry() as registry:
-            info = registry.get_version(model_ref)
+            info = _version(registry, model_ref)
         if info.profile is None:
             fail(
                 f"{info.ref} has no reference profile: register it with --data so its "
@@ -128,7 +186,7 @@ def _build(
         return drift_report(
             info.profile,
             current,
-            data=data,
+            data=options.data(),
             reference_name=f"{info.ref} (stored reference profile)",
             current_name=str(current),
         )
@@ -137,15 +195,86 @@ def _build(
     return drift_report(
         reference,
         current,
-        data=data,
-        multivariate=multivariate,
-        prediction_columns=prediction_columns,
+        data=options.data(),
+        multivariate=options.multivariate,
+        prediction_columns=options.prediction_columns,
         reference_name=str(reference),
         current_name=str(current),
     )
 
 
-def _render(result: DriftReport, written: Path | None) -> None:
+def _version(registry: Registry, model_ref: str) -> VersionInfo:
+    """The version MODEL_REF names; a name that is no model but an endpoint means the
+    version the endpoint serves."""
+    from ferryman.errors import ModelNotFoundError
+    from ferryman.serving.endpoints import EndpointService
+
+    try:
+        return registry.get_version(model_ref)
+    except ModelNotFoundError:
+        endpoint = EndpointService(database=registry.database, user=registry.user).find(model_ref)
+        if endpoint is None:
+            raise
+        return registry.get_version(endpoint.model)
+
+
+def _endpoint(
+    name: str, reference: Path | None, window: str, version: str | None, options: _Options
+) -> EndpointDriftReport:
+    from ferryman.capture import LogStore
+    from ferryman.drift.monitor import TrafficWindow, endpoint_report
+    from ferryman.serving.endpoints import EndpointService
+    from ferryman.signature import ReferenceProfile
+
+    span = TrafficWindow.parse(window, version=version)
+    if "/" in name or "@" in name:
+        fail(
+            f"{name!r} is a model reference: give --current FILE to compare a file with its "
+            "stored profile, or name an ENDPOINT to check its captured traffic"
+        )
+    with open_registry() as registry:
+        endpoint = EndpointService(database=registry.database, user=registry.user).find(name)
+        if endpoint is None:
+            fail(
+                f"no endpoint named {name!r} (list them with: ferryman endpoints list); to "
+                "compare a file with a model version's profile, give --current FILE"
+            )
+        baseline: Path | ReferenceProfile
+        if reference is not None:
+            baseline, described = reference, str(reference)
+        else:
+            info = registry.get_version(endpoint.model)
+            if info.profile is None:
+                fail(
+                    f"{info.ref}, which endpoint {name!r} serves, has no reference profile: "
+                    "register it with --data so its training data is profiled, or use "
+                    "--reference FILE"
+                )
+            baseline = ReferenceProfile.from_dict(info.profile)
+            described = f"{info.ref} (stored reference profile)"
+    return endpoint_report(
+        LogStore.from_settings(settings()),
+        name,
+        reference=baseline,
+        window=span,
+        privacy=endpoint.privacy,
+        data=options.data(),
+        multivariate=options.multivariate and reference is not None,
+        reference_name=described,
+    )
+
+
+def _render(result: DriftReport | EndpointDriftReport, written: Path | None) -> None:
+    from ferryman.drift.monitor import EndpointDriftReport
+
+    if isinstance(result, EndpointDriftReport):
+        window = result.window
+        console.print(f"Window: {escape(window.describe())}")
+        if window.versions:
+            console.print(f"Versions: {escape(', '.join(window.versions))}")
+        for column, action in result.protected.items():
+            console.print(f"Not compared (privacy policy: {action}): {escape(column)}")
+        result = result.report
     data = result.data
     verdict = "[bold red]DRIFT[/]" if data.dataset_drift else "[bold green]no drift[/]"
     console.print(

@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from ferryman.capture import EndpointCapture, LogStore, PredictionLog, PrivacyPolicy
 from ferryman.config import Settings
+from ferryman.drift.monitor import TrafficWindow
 from ferryman.errors import FerrymanError, PredictionError, PredictionTimeoutError
 from ferryman.monitoring import ServingMetrics
 from ferryman.monitoring.alerts import AlertEngine, AlertRule, Webhook, WebhookNotifier
@@ -42,6 +43,7 @@ from ferryman.security import TokenService
 from ferryman.server import (
     control,
     diff,
+    drift,
     health,
     logs,
     metrics,
@@ -159,6 +161,20 @@ def create_app(
         interval_seconds=settings.endpoint_refresh_seconds,
         notify=notify,
     )
+    drift_monitor = (
+        drift.create_monitor(
+            context,
+            serving_metrics.registry,
+            interval_seconds=settings.drift_interval_seconds,
+            window=TrafficWindow.parse(settings.drift_window),
+            min_rows=settings.drift_min_rows,
+            leader=drift.lease_leader(
+                registry.database, holder, ttl_seconds=2 * settings.drift_interval_seconds + 30
+            ),
+        )
+        if settings.drift_monitor
+        else None
+    )
     alerts = AlertEngine(
         database=registry.database,
         source=source,
@@ -184,6 +200,8 @@ def create_app(
                 await run_in_threadpool(capture.start)
                 await run_in_threadpool(flusher.start)
                 await run_in_threadpool(alerts.start)
+                if drift_monitor is not None:
+                    await run_in_threadpool(drift_monitor.start)
                 mirror.start()
                 controller.start()
                 async with metrics.serving(recorded):
@@ -193,6 +211,8 @@ def create_app(
                 await controller.stop()
                 await mirror.stop()
                 await run_in_threadpool(alerts.stop)
+                if drift_monitor is not None:
+                    await run_in_threadpool(drift_monitor.stop, 10.0)
                 await run_in_threadpool(flusher.stop)
                 await run_in_threadpool(capture.stop)
                 await pool.stop()
@@ -212,6 +232,7 @@ def create_app(
     app.state.recorder = recorder
     app.state.flusher = flusher
     app.state.alerts = alerts
+    app.state.drift_monitor = drift_monitor
     app.state.capture = capture
     app.state.settings = settings
     app.state.metrics = recorded
@@ -355,6 +376,7 @@ def _routes(context: ServerContext) -> list[BaseRoute]:
         *control.routes(context),
         *rollouts.routes(context, lambda: StoreMetricSource(context.registry.database)),
         *_log_routes(context),
+        *drift.routes(context),
         *oip_v2.routes(context),
         *mlflow.routes(context),
         *health.routes(context),

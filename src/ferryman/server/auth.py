@@ -37,6 +37,7 @@ _PREDICT_ROUTES = (
 _ENDPOINT_PATH = re.compile(r"^/v1/endpoints/(?P<endpoint>[^/]+)")
 _LOG_PATH = re.compile(r"^/v1/logs/(?P<endpoint>[^/]+)(?:/review)?$")
 _ROLLOUT_PATH = re.compile(r"^/v1/rollouts/(?P<endpoint>[^/]+)")
+_DRIFT_PATH = re.compile(r"^/v1/drift/(?P<endpoint>[^/]+)$")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: How long (seconds) the answer to "does any API token exist?" is reused.
@@ -85,6 +86,9 @@ def required_permission(
         return Requirement(Permission.MANAGE_TOKENS)
     if path.startswith("/v1/logs"):
         match = _LOG_PATH.match(path)
+        return Requirement(Permission.READ_LOGS, match["endpoint"] if match else None)
+    if path.startswith("/v1/drift/"):  # reports show captured values
+        match = _DRIFT_PATH.match(path)
         return Requirement(Permission.READ_LOGS, match["endpoint"] if match else None)
     if method in _READ_METHODS:
         return Requirement(Permission.READ)

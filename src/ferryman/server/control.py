@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from ferryman.errors import InvalidInputError, MalformedRequestError
 from ferryman.registry import Registry
-from ferryman.server import rollouts
+from ferryman.server import drift, logs, rollouts
 from ferryman.server._context import ServerContext, read_body
 from ferryman.server.auth import principal_of
 from ferryman.server.errors import Protocol, error_response
@@ -309,6 +309,7 @@ def openapi_schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for name, model in {**BODIES, **rollouts.BODIES}.items():
         schemas[name] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(logs.SCHEMAS)
     return schemas
 
 
@@ -412,6 +413,8 @@ def openapi_paths() -> dict[str, Any]:
         },
         "/v1/audit": {"get": op("Audit log entries, newest last.", "array", (400,))},
         **rollouts.openapi_paths(op),
+        **drift.openapi_paths(op),
+        **logs.openapi_paths(op),
     }
 
 

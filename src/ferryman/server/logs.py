@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ferryman.capture import PredictionLog, parse_window
+from ferryman.capture import VERDICTS, PredictionLog, parse_window
 from ferryman.config import Settings
 from ferryman.errors import InvalidInputError, MalformedRequestError
 from ferryman.security import Permission
@@ -270,3 +270,120 @@ def _time(text: str | None, name: str) -> dt.datetime | None:
             "2026-01-31T12:00:00+00:00 (URL-encode '+' as %2B) or ...Z"
         )
     return value
+
+
+#: JSON schemas of the log routes' request bodies, for ``components.schemas``.
+SCHEMAS: dict[str, Any] = {
+    "LogQuery": {
+        "type": "object",
+        "required": ["sql"],
+        "additionalProperties": False,
+        "properties": {
+            "sql": {"type": "string", "description": "One SELECT over the views."},
+            "endpoint": {"type": "string", "description": "Scope the views to one endpoint."},
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_ROWS},
+        },
+    },
+    "FeedbackItem": {
+        "type": "object",
+        "required": ["request_id"],
+        "properties": {
+            "request_id": {"type": "string"},
+            "row": {"type": "integer", "minimum": 0},
+            "label": {"description": "The true label (classification)."},
+            "outcome": {"type": "number", "description": "A conversion 0/1 or a reward."},
+            "time": {"type": "string", "description": "When it happened (ISO 8601)."},
+        },
+    },
+    "Feedback": {
+        "oneOf": [
+            {"$ref": "#/components/schemas/FeedbackItem"},
+            {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/FeedbackItem"},
+                "minItems": 1,
+            },
+        ]
+    },
+    "ReviewMark": {
+        "type": "object",
+        "required": ["request_id", "verdict"],
+        "additionalProperties": False,
+        "properties": {
+            "request_id": {"type": "string"},
+            "verdict": {"type": "string", "enum": list(VERDICTS)},
+            "comment": {"type": "string"},
+            "row": {"type": "integer", "minimum": 0},
+        },
+    },
+}
+
+
+def openapi_paths(op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """The log routes' path items, built with the control plane's ``op`` helper."""
+    endpoint = {
+        "name": "endpoint",
+        "in": "path",
+        "required": True,
+        "description": "An endpoint's name.",
+        "schema": {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9._-]+$"},
+    }
+
+    def query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "schema": schema}
+
+    text = {"type": "string", "maxLength": 100}
+    times = (query("since", text), query("until", text))
+    return {
+        "/v1/logs/{endpoint}": {
+            "get": op(
+                "The latest prediction records of an endpoint.",
+                "object",
+                (400, 404),
+                params=(
+                    endpoint,
+                    query("n", {"type": "integer", "minimum": 1, "maximum": MAX_ROWS}),
+                    query("version", text),
+                    query("role", {"type": "string", "enum": ["primary", "shadow", "batch"]}),
+                    query("status", {"type": "integer", "minimum": 100, "maximum": 599}),
+                    *times,
+                ),
+            )
+        },
+        "/v1/logs/query": {
+            "post": op("One SQL SELECT over the prediction log.", "object", (400,), body="LogQuery")
+        },
+        "/v1/feedback": {
+            "post": op(
+                "Ground truth for request ids (one or many).", "object", (400,), body="Feedback"
+            )
+        },
+        "/v1/endpoints/{endpoint}/performance": {
+            "get": op(
+                "Realised performance per version over a window.",
+                "object",
+                (400, 404),
+                params=(endpoint, query("window", text), *times),
+            )
+        },
+        "/v1/logs/{endpoint}/review": {
+            "get": op(
+                "Predictions worth a human look.",
+                "object",
+                (400, 404),
+                params=(
+                    endpoint,
+                    *times,
+                    query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_ROWS}),
+                    query("confidence_below", {"type": "number", "minimum": 0, "maximum": 1}),
+                ),
+            ),
+            "post": op(
+                "Mark a prediction with a verdict and a comment.",
+                "object",
+                (400, 404),
+                body="ReviewMark",
+                params=(endpoint,),
+            ),
+        },
+    }
