@@ -3,20 +3,26 @@
 Every server runs in its own process session on a loopback port, pinned to one core with
 ``taskset``, its output captured in a log file. :class:`Servers` stops every process it
 started (SIGTERM, then SIGKILL after a bounded wait), which callers do in ``finally``.
+:func:`server_cpus` picks the server's core and wrk's; :func:`missing_tool` says which
+command the serving benchmarks need is not installed; :func:`cpu_seconds` reads a
+process's CPU time from ``/proc``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from _wrk import WrkMissingError, wrk_path
 
 #: Seconds a server may take to become ready (imports, model loading, warm-up).
 READY_TIMEOUT_S = 180.0
@@ -142,6 +148,59 @@ def clean_environment(**values: str) -> dict[str, str]:
     }
     environment.update(values)
     return environment
+
+
+def cpu_seconds(stat: Path) -> float:
+    """User plus system CPU seconds in a ``/proc`` ``stat`` file (a process's or a thread's).
+
+    E.g. ``cpu_seconds(Path(f"/proc/{server.process.pid}/stat"))``: every thread of the
+    server, whatever share of its core it got from the machine's other work.
+    """
+    # The fields after the command name (which may hold spaces) start at the 3rd, state;
+    # utime and stime are the 14th and 15th, in clock ticks.
+    fields = stat.read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def usable_cores() -> set[int]:
+    """The cores this process may run on."""
+    return set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+
+
+def server_cpus() -> tuple[int | None, int | None]:
+    """The server's core and wrk's: the first two this process may use.
+
+    With one usable core both share it (a warning says so on stderr); with none known,
+    nothing is pinned.
+    """
+    usable = sorted(usable_cores())
+    if len(usable) >= 2:
+        return usable[0], usable[1]
+    print(
+        "warning: only one usable core; the server and wrk share it, so the figures "
+        "understate every server",
+        file=sys.stderr,
+    )
+    return (usable[0], usable[0]) if usable else (None, None)
+
+
+def missing_tool() -> str | None:
+    """Say which command the serving benchmarks need is missing, and how to install it.
+
+    Returns:
+        The message for ``wrk`` or ``taskset``, whichever is missing first; ``None``
+        when both are on PATH.
+    """
+    try:
+        wrk_path()
+    except WrkMissingError as exc:
+        return str(exc)
+    if shutil.which("taskset") is None:
+        return (
+            "taskset is not on PATH; the benchmark pins the server and wrk to "
+            "separate cores with it. Install it with: apt-get install -y util-linux"
+        )
+    return None
 
 
 def _wait_ready(server: Server, path: str) -> None:

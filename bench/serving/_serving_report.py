@@ -4,12 +4,14 @@ The targets come from the serving issue: at 16 connections Ferryman serves at le
 twice MLServer's requests per second with a p99 latency no higher than MLServer's; it
 reaches at least 85 % of the bare floor's requests per second; and micro-batching at 64
 connections at least doubles the unbatched throughput with a p99 latency under
-``max_latency_ms`` plus the model's time for one full batch.
+``max_latency_ms`` plus the model's time for one full batch. :func:`target_entry` and
+:func:`result_row` shape a target's outcome and a contender's table row, and
+:func:`target_table` renders the targets, for every serving benchmark.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from _report import format_seconds, machine_lines, markdown_table
@@ -49,7 +51,7 @@ def evaluate_targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
             if workload["connections"] == 16 and "mlserver" in results:
                 ratio = ratios[f"{ferryman}/mlserver"]
                 targets.append(
-                    _target(
+                    target_entry(
                         f"{workload['name']}: {label} req/s vs MLServer",
                         f"{ratio:.2f}x",
                         f">= {PEER_SPEEDUP:g}x",
@@ -59,7 +61,7 @@ def evaluate_targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
                 ours = results[ferryman]["p99_s"]["median"]
                 theirs = results["mlserver"]["p99_s"]["median"]
                 targets.append(
-                    _target(
+                    target_entry(
                         f"{workload['name']}: {label} p99 vs MLServer",
                         format_seconds(ours),
                         f"<= {format_seconds(theirs)}",
@@ -68,7 +70,7 @@ def evaluate_targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
                 )
             ratio = ratios[f"{ferryman}/floor"]
             targets.append(
-                _target(
+                target_entry(
                     f"{workload['name']}: {label} req/s vs floor",
                     f"{ratio:.2f}x",
                     f">= {FLOOR_SHARE:g}x",
@@ -78,7 +80,7 @@ def evaluate_targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     batching = document["batching"]
     speedup = batching["ratio"]
     targets.append(
-        _target(
+        target_entry(
             f"micro-batching x {batching['connections']} conn: batched req/s vs unbatched",
             f"{speedup:.2f}x",
             f">= {BATCH_SPEEDUP:g}x",
@@ -88,7 +90,7 @@ def evaluate_targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     p99 = batching["results"]["batched"]["p99_s"]["median"]
     bound = batching["max_latency_ms"] / 1000.0 + batching["batch_s"]
     targets.append(
-        _target(
+        target_entry(
             f"micro-batching x {batching['connections']} conn: batched p99",
             format_seconds(p99),
             f"<= {format_seconds(bound)} (max_latency_ms + batch time)",
@@ -98,7 +100,8 @@ def evaluate_targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     return targets
 
 
-def _target(target: str, measured: str, required: str, passed: bool) -> dict[str, Any]:
+def target_entry(target: str, measured: str, required: str, passed: bool) -> dict[str, Any]:
+    """One target's outcome, as the report and the JSON carry it."""
     return {"target": target, "measured": measured, "required": required, "passed": passed}
 
 
@@ -109,7 +112,7 @@ def report_lines(document: Mapping[str, Any]) -> list[str]:
     ratio_rows: list[list[str]] = []
     for workload in document["workloads"].values():
         for name, result in workload["results"].items():
-            rows.append(_result_row(workload["name"], LABELS[name], result))
+            rows.append(result_row(workload["name"], LABELS[name], result))
         ratio_rows.append(
             [workload["name"]]
             + [
@@ -119,7 +122,7 @@ def report_lines(document: Mapping[str, Any]) -> list[str]:
         )
     batching = document["batching"]
     batch_rows = [
-        _result_row(f"1 row x {batching['connections']} conn", LABELS[name], result)
+        result_row(f"1 row x {batching['connections']} conn", LABELS[name], result)
         for name, result in batching["results"].items()
     ]
     servers = document["servers"]
@@ -168,20 +171,26 @@ def report_lines(document: Mapping[str, Any]) -> list[str]:
         "",
         "Targets:",
         "",
-        *markdown_table(
-            ["Target", "Measured", "Required", "Result"],
-            [
-                [t["target"], t["measured"], t["required"], "pass" if t["passed"] else "FAIL"]
-                for t in document["targets"]
-            ],
-        ),
+        *target_table(document["targets"]),
     ]
     if document["skipped"]:
         lines += ["", "Skipped: " + "; ".join(document["skipped"])]
     return lines
 
 
-def _result_row(workload: str, label: str, result: Mapping[str, Any]) -> list[str]:
+def target_table(targets: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The targets from :func:`target_entry` as a Markdown table, each marked pass or FAIL."""
+    return markdown_table(
+        ["Target", "Measured", "Required", "Result"],
+        [
+            [t["target"], t["measured"], t["required"], "pass" if t["passed"] else "FAIL"]
+            for t in targets
+        ],
+    )
+
+
+def result_row(workload: str, label: str, result: Mapping[str, Any]) -> list[str]:
+    """A table row of one contender's medians: req/s, p50, p99 and errors."""
     errors = result["non_2xx"] + result["socket_errors"]
     return [
         workload,

@@ -4,7 +4,9 @@
 as the previous answer arrives, so throughput and latency are measured together. Every
 run posts the same JSON body (read from a file by a small Lua script) and asks for the
 latency distribution (``--latency``), whose 50th and 99th percentiles are parsed from
-wrk's text report.
+wrk's text report. :func:`measure` runs contenders in interleaved rounds (the order
+reversed every other round) after a warm-up each; :func:`summarize_runs` and
+:func:`throughput_ratio` turn the runs into medians and same-run ratios.
 """
 
 from __future__ import annotations
@@ -12,9 +14,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
+from _report import format_seconds
+from _requests import Target
+from _timing import median_ratio, summarize
 
 #: Seconds a single request may take before wrk counts it as a timeout.
 REQUEST_TIMEOUT_S = 10
@@ -169,6 +178,108 @@ def parse_report(text: str) -> WrkResult:
         p99_s=percentiles[99],
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         socket_errors=sum(int(n) for n in socket.groups()) if socket else 0,
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """How long to measure.
+
+    Attributes:
+        rounds: Measured runs per contender.
+        seconds: Length of each measured run.
+        warmup_seconds: Length of the unmeasured run of each contender before the first round.
+        pause_seconds: Wait after every run (warm-up included), so that work a run left
+            queued in the server (e.g. shadow copies) is done before the next run starts.
+    """
+
+    rounds: int
+    seconds: int
+    warmup_seconds: int
+    pause_seconds: float = 0.0
+
+
+def measure(
+    targets: Mapping[str, Target],
+    rows: pd.DataFrame,
+    connections: int,
+    config: Config,
+    *,
+    workdir: Path,
+    cpu: int | None,
+    progress: Callable[[str], None],
+    on_run: Callable[[str, WrkResult | None], None] | None = None,
+) -> dict[str, list[WrkResult]]:
+    """Warm up every contender, then run ``config.rounds`` interleaved rounds of wrk.
+
+    The contenders run in the order of ``targets`` in even rounds and in reverse order
+    in odd ones, so that drift in the machine's load does not favour any of them.
+
+    Args:
+        targets: The contenders by name, in the order of even rounds.
+        rows: The rows every request carries.
+        connections: wrk's open connections.
+        config: How long to measure.
+        workdir: Where the request bodies and wrk scripts are written.
+        cpu: The core to pin wrk to, or ``None``.
+        progress: Called with a line of text after each measured run.
+        on_run: Called after every run and its pause with the contender's name and its
+            result (``None`` for a warm-up run), e.g. to read the server's counters.
+
+    Returns:
+        Each contender's measured runs, in round order.
+    """
+    scripts: dict[str, Path] = {}
+    for name, target in targets.items():
+        body = workdir / f"{name}-{len(rows)}.json"
+        body.write_bytes(target.body(rows))
+        scripts[name] = write_script(body, workdir / f"{name}-{len(rows)}.lua")
+    names = list(targets)
+
+    def run(name: str, seconds: int, *, warmup: bool) -> WrkResult:
+        result = run_wrk(
+            targets[name].url,
+            script=scripts[name],
+            connections=connections,
+            seconds=seconds,
+            cpu=cpu,
+        )
+        if config.pause_seconds:
+            time.sleep(config.pause_seconds)
+        if on_run is not None:
+            on_run(name, None if warmup else result)
+        return result
+
+    for name in names:
+        run(name, config.warmup_seconds, warmup=True)
+    runs: dict[str, list[WrkResult]] = {name: [] for name in names}
+    for index in range(config.rounds):
+        for name in names if index % 2 == 0 else reversed(names):
+            result = run(name, config.seconds, warmup=False)
+            runs[name].append(result)
+            progress(
+                f"  round {index + 1}: {name:<16} {result.requests_per_s:9.0f} req/s  "
+                f"p99 {format_seconds(result.p99_s)}"
+            )
+    return runs
+
+
+def summarize_runs(runs: Sequence[WrkResult]) -> dict[str, Any]:
+    """Medians (and p90s) over rounds of throughput and latency, with every run."""
+    return {
+        "requests_per_s": summarize([run.requests_per_s for run in runs]).to_dict(),
+        "p50_s": summarize([run.p50_s for run in runs]).to_dict(),
+        "p99_s": summarize([run.p99_s for run in runs]).to_dict(),
+        "non_2xx": sum(run.non_2xx for run in runs),
+        "socket_errors": sum(run.socket_errors for run in runs),
+        "runs": [run.to_dict() for run in runs],
+    }
+
+
+def throughput_ratio(runs: Mapping[str, Sequence[WrkResult]], a: str, b: str) -> float:
+    """The median per-round ratio of ``a``'s requests per second to ``b``'s."""
+    return median_ratio(
+        [run.requests_per_s for run in runs[a]], [run.requests_per_s for run in runs[b]]
     )
 
 

@@ -41,7 +41,6 @@ import argparse
 import gc
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,7 +64,7 @@ sys.path[:0] = [str(HERE), str(ROOT / "bench")]
 
 import _mlserver  # noqa: E402
 from _arguments import positive_int  # noqa: E402
-from _report import format_seconds, machine_info, write_json  # noqa: E402
+from _report import machine_info, write_json  # noqa: E402
 from _requests import (  # noqa: E402
     Target,
     ferryman_v2_body,
@@ -75,10 +74,21 @@ from _requests import (  # noqa: E402
     tensor_v2_body,
     v2_probabilities,
 )
-from _servers import Servers, clean_environment, free_port  # noqa: E402
+from _servers import (  # noqa: E402
+    Servers,
+    clean_environment,
+    free_port,
+    missing_tool,
+    server_cpus,
+)
 from _serving_report import RATIOS, evaluate_targets, report_lines  # noqa: E402
-from _timing import median_ratio, summarize  # noqa: E402
-from _wrk import WrkMissingError, WrkResult, run_wrk, write_script, wrk_path  # noqa: E402
+from _wrk import (  # noqa: E402
+    Config,
+    measure,
+    summarize_runs,
+    throughput_ratio,
+    wrk_path,
+)
 
 FLOOR_APP = HERE / "floor_app.py"
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -105,21 +115,6 @@ class Workload:
 
 
 WORKLOADS = (Workload(1, 1), Workload(1, 16), Workload(1, 64), Workload(32, 16))
-
-
-@dataclass(frozen=True)
-class Config:
-    """How long to measure.
-
-    Attributes:
-        rounds: Measured runs per (workload, contender).
-        seconds: Length of each measured run.
-        warmup_seconds: Length of the unmeasured run before the first round.
-    """
-
-    rounds: int
-    seconds: int
-    warmup_seconds: int
 
 
 FULL = Config(rounds=6, seconds=5, warmup_seconds=2)
@@ -149,72 +144,6 @@ def check_answers(targets: Mapping[str, Target], rows: pd.DataFrame, expected: n
         got = target.probabilities(response.json())
         if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-9, atol=1e-12):
             raise RuntimeError(f"{name} answered other probabilities than the model:\n{got}")
-
-
-def measure(
-    targets: Mapping[str, Target],
-    rows: pd.DataFrame,
-    connections: int,
-    config: Config,
-    *,
-    workdir: Path,
-    cpu: int | None,
-    progress: Callable[[str], None],
-) -> dict[str, list[WrkResult]]:
-    """Warm up every contender, then run ``config.rounds`` interleaved rounds of wrk.
-
-    Returns:
-        Each contender's measured runs, in round order.
-    """
-    scripts: dict[str, Path] = {}
-    for name, target in targets.items():
-        body = workdir / f"{name}-{len(rows)}.json"
-        body.write_bytes(target.body(rows))
-        scripts[name] = write_script(body, workdir / f"{name}-{len(rows)}.lua")
-    names = list(targets)
-    for name in names:
-        run_wrk(
-            targets[name].url,
-            script=scripts[name],
-            connections=connections,
-            seconds=config.warmup_seconds,
-            cpu=cpu,
-        )
-    runs: dict[str, list[WrkResult]] = {name: [] for name in names}
-    for index in range(config.rounds):
-        for name in names if index % 2 == 0 else reversed(names):
-            result = run_wrk(
-                targets[name].url,
-                script=scripts[name],
-                connections=connections,
-                seconds=config.seconds,
-                cpu=cpu,
-            )
-            runs[name].append(result)
-            progress(
-                f"  round {index + 1}: {name:<16} {result.requests_per_s:9.0f} req/s  "
-                f"p99 {format_seconds(result.p99_s)}"
-            )
-    return runs
-
-
-def summarize_runs(runs: Sequence[WrkResult]) -> dict[str, Any]:
-    """Medians (and p90s) over rounds of throughput and latency, with every run."""
-    return {
-        "requests_per_s": summarize([run.requests_per_s for run in runs]).to_dict(),
-        "p50_s": summarize([run.p50_s for run in runs]).to_dict(),
-        "p99_s": summarize([run.p99_s for run in runs]).to_dict(),
-        "non_2xx": sum(run.non_2xx for run in runs),
-        "socket_errors": sum(run.socket_errors for run in runs),
-        "runs": [run.to_dict() for run in runs],
-    }
-
-
-def throughput_ratio(runs: Mapping[str, Sequence[WrkResult]], a: str, b: str) -> float:
-    """The median per-round ratio of ``a``'s requests per second to ``b``'s."""
-    return median_ratio(
-        [run.requests_per_s for run in runs[a]], [run.requests_per_s for run in runs[b]]
-    )
 
 
 def batch_time(model_file: Path, rows: np.ndarray, cpu: int | None) -> dict[str, float]:
@@ -319,17 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds=args.seconds or base.seconds,
         warmup_seconds=base.warmup_seconds,
     )
-    try:
-        wrk_path()
-    except WrkMissingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if shutil.which("taskset") is None:
-        print(
-            "error: taskset is not on PATH; the benchmark pins the server and wrk to "
-            "separate cores with it. Install it with: apt-get install -y util-linux",
-            file=sys.stderr,
-        )
+    problem = missing_tool()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     skipped: list[str] = []
     if args.smoke and not _mlserver.venv_exists():
@@ -338,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         _mlserver.ensure_venv()
         mlserver_version = _mlserver.version()
-    server_cpu, wrk_cpu = _cpus()
+    server_cpu, wrk_cpu = server_cpus()
     if args.output_dir is not None:
         output_dir: Path = args.output_dir
     elif args.smoke:
@@ -546,24 +467,6 @@ def _run(
 def _all_results(document: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     pairs = [(name, workload["results"]) for name, workload in document["workloads"].items()]
     return [*pairs, ("micro-batching", document["batching"]["results"])]
-
-
-def _cpus() -> tuple[int | None, int | None]:
-    """The server's core and wrk's: the first two this process may use."""
-    usable = sorted(os_cores())
-    if len(usable) >= 2:
-        return usable[0], usable[1]
-    print(
-        "warning: only one usable core; the server and wrk share it, so the figures "
-        "understate every server",
-        file=sys.stderr,
-    )
-    return (usable[0], usable[0]) if usable else (None, None)
-
-
-def os_cores() -> set[int]:
-    """The cores this process may run on."""
-    return set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
 
 
 def _parser() -> argparse.ArgumentParser:

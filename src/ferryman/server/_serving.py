@@ -96,6 +96,7 @@ async def predict(
         and deployment is not split.candidate
         and split.router.mirrors(key)
     ):
+        reuse = split.same_input and deployment is split.stable
         mirror.submit(
             MirroredRequest(
                 endpoint=runtime.name,
@@ -104,6 +105,8 @@ async def predict(
                 decode=lambda target: batch_of(decode(target)),
                 primary=timed,
                 primary_version=deployment.version.ref,
+                decoded=batch_of(decoded) if reuse else None,
+                validated=data if reuse else None,
             )
         )
     return deployment, decoded, timed

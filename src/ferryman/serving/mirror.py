@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ferryman.flavors.base import ModelInput
 from ferryman.serving.batching import TimedPrediction
 from ferryman.serving.codecs.base import DecodedBatch
 from ferryman.serving.runtime import Deployment
@@ -34,6 +35,10 @@ class MirroredRequest:
         decode: Decodes the request's body with a deployment's schema.
         primary: The stable version's answer, as the caller received it.
         primary_version: The stable version's reference.
+        decoded: The request as the stable version decoded it, when ``validated`` is set.
+        validated: The stable version's validated rows, when the candidate has the same
+            signature (then they are the candidate's rows too, and are not decoded or
+            validated again). Models must not change their input in place.
     """
 
     endpoint: str
@@ -42,6 +47,8 @@ class MirroredRequest:
     decode: Callable[[Deployment], DecodedBatch]
     primary: TimedPrediction
     primary_version: str
+    decoded: DecodedBatch | None = None
+    validated: ModelInput | None = None
 
 
 @dataclass(frozen=True)
@@ -153,8 +160,12 @@ class Mirror:
         start = self.clock()
         batch: DecodedBatch | None = None
         try:
-            batch = request.decode(request.candidate)
-            shadow = await request.candidate.predict(batch)
+            if request.validated is not None and request.decoded is not None:
+                batch = request.decoded
+                shadow = await request.candidate.run(request.validated)
+            else:
+                batch = request.decode(request.candidate)
+                shadow = await request.candidate.predict(batch)
         except Exception as exc:
             return MirrorResult(request, batch, None, exc, (self.clock() - start) * 1000.0)
         return MirrorResult(request, batch, shadow, None, (self.clock() - start) * 1000.0)

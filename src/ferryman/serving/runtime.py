@@ -35,7 +35,7 @@ from ferryman.errors import (
 )
 from ferryman.flavors.base import ModelInput
 from ferryman.registry import Model, ModelRef, Registry, VersionInfo
-from ferryman.rollout.base import RolloutView, RoutingKey
+from ferryman.rollout.base import RolloutView, RoutingKey, Strategy
 from ferryman.rollout.router import Router
 from ferryman.serving._threads import DaemonThreadExecutor
 from ferryman.serving._warmup import sample_row
@@ -144,6 +144,7 @@ class Deployment:
     ) -> None:
         self.spec = spec
         self.version = version
+        self.executor = executor
         self.name = spec.name
         self.timeout_ms = spec.timeout_ms
         self.schema = InputSchema(
@@ -219,6 +220,8 @@ class Split:
     router: Router
     candidate: Deployment
     key: RoutingKey | None
+    stable: Deployment | None = None
+    same_input: bool = False
 
 
 class EndpointRuntime:
@@ -459,6 +462,8 @@ class RuntimePool:
         deployment = runtime.deployment if slot == "primary" else runtime.candidate
         if deployment is None or deployment.spec != runtime.spec:
             return True
+        if slot == "candidate" and deployment.executor is not self._candidate_executor(runtime):
+            return True
         parsed = ModelRef.parse(ref)
         if parsed.version is None:  # follows an alias or the latest version
             return True
@@ -598,18 +603,20 @@ class RuntimePool:
         version = await self._loaded_version(runtime, outcome)
         if version is None:
             return
+        executor = self._candidate_executor(runtime)
         current = runtime.candidate
-        if current is not None and current.version is version and current.spec == runtime.spec:
+        if (
+            current is not None
+            and current.version is version
+            and current.spec == runtime.spec
+            and current.executor is executor
+        ):
             return
         self._announce(runtime, version)
-        if runtime.candidate_executor is None:
-            runtime.candidate_executor = DaemonThreadExecutor(
-                max_workers=self.model_threads, name=f"ferryman-candidate-{runtime.name}"
-            )
         runtime.candidate = Deployment(
             spec=runtime.spec,
             version=version,
-            executor=runtime.candidate_executor,
+            executor=executor,
             model_threads=self.model_threads,
             clock=self.clock,
         )
@@ -618,6 +625,23 @@ class RuntimePool:
         )
         if self.on_load is not None:
             self.on_load(runtime.name, version.ref, version.load_seconds)
+
+    def _candidate_executor(self, runtime: EndpointRuntime) -> Executor:
+        """A shadow candidate gets threads of its own, so a slow one never delays callers.
+
+        Candidates that answer callers (canary, A/B, blue-green) share the endpoint's
+        threads: a second thread per endpoint measurably costs throughput (context
+        switches, GIL hand-offs), and such a candidate's slowness is what its gates are
+        for.
+        """
+        rollout = runtime.rollout
+        if rollout is None or rollout.strategy is not Strategy.SHADOW:
+            return runtime.executor
+        if runtime.candidate_executor is None:
+            runtime.candidate_executor = DaemonThreadExecutor(
+                max_workers=self.model_threads, name=f"ferryman-candidate-{runtime.name}"
+            )
+        return runtime.candidate_executor
 
     def _announce(self, runtime: EndpointRuntime, version: LoadedVersion) -> None:
         if self.on_version is not None:
