@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     drift_min_rows: int = Field(
         default=100, ge=1, description="Fewest usable values per feature for a drift verdict."
     )
+    capture_flush_seconds: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="Seconds between prediction log flushes; the most a killed server "
+        "process loses.",
+    )
     mirror_queue_size: int = Field(
         default=1000,
         ge=1,

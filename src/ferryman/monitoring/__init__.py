@@ -30,6 +30,7 @@ from ferryman.monitoring.base import (
 )
 from ferryman.monitoring.flusher import MetricFlusher
 from ferryman.monitoring.metrics import (
+    CaptureMetrics,
     EndpointSeries,
     ModelDataMetrics,
     RequestSeries,
@@ -41,6 +42,7 @@ from ferryman.monitoring.window import WindowAccumulator
 
 __all__ = [
     "METRIC_CATALOGUE",
+    "CaptureMetrics",
     "EndpointSeries",
     "Measurement",
     "MetricFlusher",

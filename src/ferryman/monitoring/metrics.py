@@ -18,6 +18,11 @@ Two modes:
   summed over live processes; process metrics are per worker, labelled ``pid``
   (``ferryman_process_*``, sampled by :meth:`ServingMetrics.sample_process`). A worker
   calls :meth:`ServingMetrics.mark_process_dead` when it stops.
+
+The prediction log's counters (:class:`CaptureMetrics`, :attr:`ServingMetrics.capture`)
+follow the same rules: counters are incremented by what a process's capture writer
+counted since the last sample, so summing over processes (dead ones included) gives the
+totals; the backlog gauge is summed over live processes.
 """
 
 from __future__ import annotations
@@ -336,6 +341,108 @@ class ModelDataMetrics:
         )
 
 
+#: Outcomes of ``ferryman_capture_records_total``, in the order of the writer's counters.
+CAPTURE_OUTCOMES = ("written", "lost", "dropped", "sampled_out")
+
+
+@dataclass(frozen=True, eq=False)
+class CaptureMetrics:
+    """What becomes of prediction records, as Prometheus metrics (all prefixed ``ferryman_``).
+
+    Built by :meth:`ServingMetrics.create` (as its ``capture``); the server's periodic
+    sampler adds the capture writer's counts to them. Metrics:
+
+    - ``capture_records_total{outcome}``: ``written`` (stored in a segment), ``lost``
+      (accepted but not stored: the segment could not be converted or written, e.g. disk
+      full), ``dropped`` (refused: the buffer was full or the writer stopped) and
+      ``sampled_out`` (requests left out by the endpoint's sampling rate; the other
+      outcomes count records, one per row of a request);
+    - ``capture_failed_writes_total``: segment writes that failed (each loses its records);
+    - ``capture_pending``: requests accepted and waiting for the next flush (a gauge,
+      summed over live processes in multiprocess mode).
+
+    Every outcome is exposed from the start, at 0, so that ``increase(...)`` over a window
+    is defined before the first loss.
+
+    Attributes:
+        records: ``capture_records_total``, labelled by ``outcome``.
+        failed_writes: ``capture_failed_writes_total``.
+        pending: ``capture_pending``.
+        outcomes: The pre-bound child of each outcome of :data:`CAPTURE_OUTCOMES`.
+    """
+
+    records: Counter
+    failed_writes: Counter
+    pending: Gauge
+    outcomes: dict[str, Counter]
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> CaptureMetrics:
+        """Register the capture metrics on ``registry`` and return them."""
+        records = Counter(
+            "capture_records",
+            "Prediction records by what became of them: written, lost (accepted, not "
+            "stored), dropped (buffer full), sampled_out (requests, by the sampling rate).",
+            ("outcome",),
+            namespace="ferryman",
+            registry=registry,
+        )
+        return cls(
+            records=records,
+            failed_writes=Counter(
+                "capture_failed_writes",
+                "Prediction log segment writes that failed (their records count as lost).",
+                namespace="ferryman",
+                registry=registry,
+            ),
+            pending=Gauge(
+                "capture_pending",
+                "Requests accepted by the capture writer and waiting for its next flush.",
+                namespace="ferryman",
+                registry=registry,
+                multiprocess_mode="livesum",
+            ),
+            outcomes={outcome: records.labels(outcome) for outcome in CAPTURE_OUTCOMES},
+        )
+
+    def add(
+        self,
+        *,
+        written: int = 0,
+        lost: int = 0,
+        dropped: int = 0,
+        sampled_out: int = 0,
+        failed_writes: int = 0,
+    ) -> None:
+        """Add counts observed since the last call (increases, never totals).
+
+        Raises:
+            ValueError: A count is negative; the message names it.
+        """
+        counts = {
+            "written": written,
+            "lost": lost,
+            "dropped": dropped,
+            "sampled_out": sampled_out,
+            "failed_writes": failed_writes,
+        }
+        negative = {name: count for name, count in counts.items() if count < 0}
+        if negative:
+            raise ValueError(
+                f"Capture counts only increase; got negative increases {negative}. "
+                "Pass what was counted since the last call."
+            )
+        for outcome in CAPTURE_OUTCOMES:
+            if counts[outcome]:
+                self.outcomes[outcome].inc(counts[outcome])
+        if failed_writes:
+            self.failed_writes.inc(failed_writes)
+
+    def set_pending(self, requests: int) -> None:
+        """Set the number of requests waiting for the capture writer's next flush."""
+        self.pending.set(requests)
+
+
 @dataclass(frozen=True, eq=False)
 class ServingMetrics:
     """The serving path's Prometheus metrics, registered on one registry.
@@ -349,13 +456,15 @@ class ServingMetrics:
     - ``batch_size{endpoint}`` histogram of rows per model call;
     - ``queue_seconds{endpoint}``, ``compute_seconds{endpoint}`` histograms of the model call;
     - ``model_load_seconds{endpoint,version}`` gauge: load and warm-up time;
-    - the input and output metrics of :class:`ModelDataMetrics`, in :attr:`data`.
+    - the input and output metrics of :class:`ModelDataMetrics`, in :attr:`data`;
+    - the prediction log's metrics of :class:`CaptureMetrics`, in :attr:`capture`.
 
     Attributes:
         registry: The registry the metrics are registered on.
         multiprocess_dir: The ``PROMETHEUS_MULTIPROC_DIR`` of a multiprocess server, or
             ``None`` in single-process mode.
         data: The input and output metrics.
+        capture: The prediction log's metrics.
     """
 
     registry: CollectorRegistry
@@ -370,6 +479,7 @@ class ServingMetrics:
     model_load: Gauge
     process: tuple[Gauge, Gauge, Gauge] | None
     data: ModelDataMetrics
+    capture: CaptureMetrics
     _endpoints: dict[tuple[str, str], EndpointSeries] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -462,6 +572,7 @@ class ServingMetrics:
             ),
             process=process,
             data=ModelDataMetrics.create(registry),
+            capture=CaptureMetrics.create(registry),
         )
 
     def endpoint(self, name: str, protocol: str) -> EndpointSeries:

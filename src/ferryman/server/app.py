@@ -109,7 +109,7 @@ def create_app(
             ),
         )
 
-    capture = PredictionLog.from_settings(settings)
+    capture = PredictionLog.from_settings(settings, flush_interval=settings.capture_flush_seconds)
     recorder = MonitoringRecorder(metrics=serving_metrics.data)
     flusher = MetricFlusher(database=registry.database, recorder=recorder, process=holder)
     source = StoreMetricSource(registry.database)
@@ -204,7 +204,7 @@ def create_app(
                     await run_in_threadpool(drift_monitor.start)
                 mirror.start()
                 controller.start()
-                async with metrics.serving(recorded):
+                async with metrics.serving(recorded, capture=capture):
                     yield
             finally:
                 gc.unfreeze()

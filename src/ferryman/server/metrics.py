@@ -21,6 +21,11 @@ Queue time, compute time and rows per model call come from the
 
 The middleware parses paths rather than the routes calling the metrics so that the
 protocol routes stay free of monitoring code; a path's parse is cached per endpoint.
+
+While a process serves, :func:`serving` samples every :data:`SAMPLE_SECONDS`: the
+prediction log's counters (records written, lost, dropped, sampled out; failed writes;
+the backlog), through a :class:`CaptureSampler`, and in multiprocess mode the process's
+memory, CPU time and open files.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
@@ -39,11 +45,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ferryman.errors import InvalidInputError
 from ferryman.monitoring import EndpointSeries, ServingMetrics
+from ferryman.monitoring.metrics import CaptureMetrics
 from ferryman.serving.runtime import RuntimePool
 
-#: Seconds between samples of a worker's memory, CPU time and open files (multiprocess).
-PROCESS_SAMPLE_SECONDS = 5.0
+if TYPE_CHECKING:
+    from ferryman.capture import CaptureWriter, PredictionLog
+
+#: Seconds between samples of the capture writer's counters and, in multiprocess mode, of
+#: a worker's memory, CPU time and open files.
+SAMPLE_SECONDS = 5.0
 #: Most distinct paths whose parse is remembered.
 _MAX_CACHED_PATHS = 4096
 _BODY_LIMIT = 4096
@@ -202,26 +214,96 @@ def routes(metrics: ServingMetrics) -> list[Route]:
     return [Route("/metrics", exposition, methods=["GET"])]
 
 
-@asynccontextmanager
-async def serving(metrics: ServingMetrics) -> AsyncIterator[None]:
-    """While a server process serves: sample its process metrics; when it stops, mark it dead.
+class CaptureSampler:
+    """Adds what a capture writer counted since the previous sample to the Prometheus metrics.
 
-    Both matter only in multiprocess mode; otherwise this does nothing.
+    The writer keeps totals for its process's life; the Prometheus counters get only the
+    increases, so that in multiprocess mode the sum over processes (dead ones included)
+    is the total of every writer. The first sample adds everything counted so far.
+
+    Args:
+        metrics: Where to count.
+        writer: The process's capture writer (``PredictionLog.writer``).
     """
-    if metrics.multiprocess_dir is None:
+
+    def __init__(self, metrics: CaptureMetrics, writer: CaptureWriter) -> None:
+        self.metrics = metrics
+        self.writer = writer
+        self._last = (0, 0, 0, 0, 0)
+
+    def __repr__(self) -> str:
+        return f"CaptureSampler(metrics={self.metrics!r}, writer={self.writer!r})"
+
+    def sample(self) -> None:
+        """Add the increases of the writer's counters and set the backlog gauge."""
+        writer = self.writer
+        totals = (
+            writer.records_written,
+            writer.records_lost,
+            writer.records_dropped,
+            writer.records_sampled_out,
+            writer.failed_writes,
+        )
+        written, lost, dropped, sampled_out, failed = (
+            max(now - before, 0) for now, before in zip(totals, self._last, strict=True)
+        )
+        self._last = totals
+        self.metrics.add(
+            written=written,
+            lost=lost,
+            dropped=dropped,
+            sampled_out=sampled_out,
+            failed_writes=failed,
+        )
+        self.metrics.set_pending(writer.pending)
+
+
+@asynccontextmanager
+async def serving(
+    metrics: ServingMetrics,
+    capture: PredictionLog | None = None,
+    *,
+    interval: float = SAMPLE_SECONDS,
+) -> AsyncIterator[None]:
+    """While a server process serves, sample its capture counters and process metrics.
+
+    Every ``interval`` seconds: the increases of ``capture``'s writer counters go to
+    ``metrics.capture`` (:class:`CaptureSampler`), and in multiprocess mode the process's
+    memory, CPU time and open files to its per-pid gauges. On exit a last capture sample
+    is taken and, in multiprocess mode, the process is marked dead. With no ``capture``
+    in single-process mode this does nothing.
+
+    Args:
+        metrics: The server's metrics.
+        capture: The process's prediction log, or ``None`` when nothing is captured.
+        interval: Seconds between samples.
+
+    Raises:
+        InvalidInputError: ``interval`` is not positive.
+    """
+    if not interval > 0:
+        raise InvalidInputError(f"interval must be a positive number of seconds, got {interval!r}.")
+    sampler = CaptureSampler(metrics.capture, capture.writer) if capture is not None else None
+    multiprocess = metrics.multiprocess_dir is not None
+    if sampler is None and not multiprocess:
         yield
         return
-    task = asyncio.create_task(_sample(metrics), name="ferryman-process-metrics")
+    task = asyncio.create_task(_sample(metrics, sampler, interval), name="ferryman-sampler")
     try:
         yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        metrics.mark_process_dead()
+        if sampler is not None:
+            sampler.sample()
+        if multiprocess:
+            metrics.mark_process_dead()
 
 
-async def _sample(metrics: ServingMetrics) -> None:
+async def _sample(metrics: ServingMetrics, sampler: CaptureSampler | None, interval: float) -> None:
     while True:
-        metrics.sample_process()
-        await asyncio.sleep(PROCESS_SAMPLE_SECONDS)
+        metrics.sample_process()  # does nothing in single-process mode
+        if sampler is not None:
+            sampler.sample()
+        await asyncio.sleep(interval)
