@@ -6,12 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+import orjson
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ferryman.config import Settings
-from ferryman.errors import MalformedRequestError, PayloadTooLargeError
+from ferryman.errors import InvalidInputError, MalformedRequestError, PayloadTooLargeError
 from ferryman.registry import Registry
 from ferryman.serving.batching import TimedPrediction
 from ferryman.serving.runtime import RuntimePool
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from ferryman.serving.mirror import Mirror
 
 _T = TypeVar("_T")
+_M = TypeVar("_M", bound=BaseModel)
 
 #: Bodies above this size (bytes) are decoded and validated on a worker thread, so one
 #: big request does not stall the event loop for everyone else.
@@ -86,6 +89,39 @@ async def read_body(request: Request, limit: int) -> bytes:
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def parse_body(
+    request: Request, model: type[_M], limit: int, *, optional: bool = False
+) -> _M:
+    """Read a JSON body and validate it with the pydantic ``model``.
+
+    Args:
+        request: The request.
+        model: The body's pydantic model.
+        limit: Largest body accepted (bytes).
+        optional: An empty body means ``model()`` with its defaults.
+
+    Raises:
+        MalformedRequestError: No body (unless optional), or not JSON.
+        InvalidInputError: A field is invalid; the message names the first one.
+        PayloadTooLargeError: The body is over ``limit``.
+    """
+    body = await read_body(request, limit)
+    if not body.strip():
+        if optional:
+            return model.model_validate({})
+        raise MalformedRequestError("request body is required: a JSON object")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequestError(f"request body is not valid JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidInputError(f"invalid field {where!r}: {first['msg']}") from None
 
 
 def _too_large(size: str, limit: int) -> str:

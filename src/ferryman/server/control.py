@@ -13,17 +13,16 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ferryman.errors import InvalidInputError, MalformedRequestError
+from ferryman.errors import InvalidInputError
 from ferryman.registry import Registry
 from ferryman.server import drift, logs, rollouts
-from ferryman.server._context import ServerContext, read_body
+from ferryman.server._context import ServerContext, parse_body
 from ferryman.server.auth import principal_of
 from ferryman.server.errors import Protocol, error_response
 from ferryman.server.middleware import request_id
@@ -109,19 +108,7 @@ def routes(context: ServerContext) -> list[Route]:
         return EndpointService(database=context.registry.database, user=actor(request))
 
     async def parse(request: Request, model: type[_Body]) -> Any:
-        body = await read_body(request, context.settings.max_body_bytes)
-        if not body.strip():
-            raise MalformedRequestError("request body is required: a JSON object")
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedRequestError(f"request body is not valid JSON: {exc}") from None
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            raise InvalidInputError(f"invalid field {where!r}: {first['msg']}") from None
+        return await parse_body(request, model, context.settings.max_body_bytes)
 
     def check_path(request: Request) -> None:
         for key in ("name", "alias"):

@@ -13,19 +13,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ferryman.errors import InvalidInputError, MalformedRequestError
+from ferryman.errors import InvalidInputError
 from ferryman.monitoring.base import MetricSource
 from ferryman.rollout.base import RolloutOptions, RoutingKey, Strategy
 from ferryman.rollout.service import RolloutService
 from ferryman.rollout.status import describe
-from ferryman.server._context import ServerContext, read_body
+from ferryman.server._context import ServerContext, parse_body
 from ferryman.server.auth import principal_of
 from ferryman.server.errors import Protocol, error_response
 from ferryman.server.middleware import request_id
@@ -111,21 +110,8 @@ def routes(context: ServerContext, metrics: Callable[[], MetricSource | None]) -
         return RolloutService(registry=context.registry.acting_as(user), user=user)
 
     async def parse(request: Request, model: type[BaseModel], *, optional: bool) -> Any:
-        body = await read_body(request, context.settings.max_body_bytes)
-        if not body.strip():
-            if optional:
-                return model.model_validate({})
-            raise MalformedRequestError("request body is required: a JSON object")
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedRequestError(f"request body is not valid JSON: {exc}") from None
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            raise InvalidInputError(f"invalid field {where!r}: {first['msg']}") from None
+        limit = context.settings.max_body_bytes
+        return await parse_body(request, model, limit, optional=optional)
 
     async def start(request: Request) -> Any:
         body: RolloutStart = await parse(request, RolloutStart, optional=False)
