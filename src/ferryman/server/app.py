@@ -374,8 +374,9 @@ def _routes(context: ServerContext) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         *native.routes(context),
         *control.routes(context),
-        *rollouts.routes(context, lambda: StoreMetricSource(context.registry.database)),
+        # Before the rollout routes: /v1/rollouts/{e}/report must answer 405s itself.
         *_log_routes(context),
+        *rollouts.routes(context, lambda: StoreMetricSource(context.registry.database)),
         *drift.routes(context),
         *oip_v2.routes(context),
         *mlflow.routes(context),

@@ -337,7 +337,7 @@ def openapi_paths(op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
         "in": "query",
         "required": False,
         "description": "Only records of this model version, name/N.",
-        "schema": {"type": "string", "maxLength": 300},
+        "schema": {"type": "string"},
     }
     output = {
         "name": "format",
