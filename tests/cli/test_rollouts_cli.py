@@ -110,7 +110,10 @@ def test_deploy_reads_a_smoke_file_for_blue_green(cli: Any, tmp_path: Path) -> N
         (("deploy", "churn", "churn/2", "--strategy", "ab-test"), "routing key"),
         (("deploy", "churn", "churn/9", "--strategy", "canary"), "no version 9"),
         (("deploy", "nope", "churn/2", "--strategy", "canary"), "No endpoint named 'nope'"),
-        (("deploy", "churn", "churn/2", "--strategy", "canary", "--gate", "error_rate <"), "Invalid condition"),
+        (
+            ("deploy", "churn", "churn/2", "--strategy", "canary", "--gate", "error_rate <"),
+            "Invalid condition",
+        ),
         (("rollout", "promote", "churn"), "has no active rollout"),
         (("rollout", "status", "churn"), "has no rollout"),
     ],
