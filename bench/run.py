@@ -40,6 +40,7 @@ class Benchmark:
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(script="registry.py", smoke_flags=("--smoke",)),
     Benchmark(script="serving/throughput.py", smoke_flags=("--smoke",)),
+    Benchmark(script="serving/codec_micro.py", smoke_flags=("--smoke",)),
     Benchmark(script="serving/rollouts.py", smoke_flags=("--smoke",)),
     Benchmark(script="drift/data_drift.py", smoke_flags=("--smoke",)),
     Benchmark(script="drift/concept.py", smoke_flags=("--smoke",)),

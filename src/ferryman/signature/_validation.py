@@ -3,8 +3,8 @@
 Three routes lead to the same result:
 
 - all-numeric: when every column is float64/int64 and the batch is a dense array, a
-  list of rows, a list of records or a dict of lists, one NumPy conversion, a handful
-  of vectorised checks and one DataFrame block;
+  list of rows, a list of records or a dict of lists, one conversion (``struct`` for
+  Python floats), a handful of vectorised checks and one DataFrame block;
 - float block: for JSON batches of mixed signatures, the float64 columns are converted
   together as one block and the other columns one by one;
 - general: column by column (see ``_coercion``).
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import struct
 from collections.abc import Callable, Mapping, Sequence, Sized
 from typing import TYPE_CHECKING, Literal
 
@@ -40,6 +41,8 @@ _ACCEPTED = (
 _NUMBER_TYPES = frozenset({int, float})
 _INT_TYPES = frozenset({int})
 _FLOAT_EXACT_INT_LIMIT = float(2**53)
+#: Up to this many Python numbers, np.array converts them faster than struct.
+_FEW_NUMBERS = 64
 
 
 class ValidationPlan:
@@ -471,12 +474,36 @@ def _numeric_from_python(
         if plan.numeric == "int" and types <= _INT_TYPES:
             matrix = np.array(nested, dtype=np.int64)
             return matrix.T if by_column else matrix
-        if not types <= _NUMBER_TYPES:
-            return None
-        matrix = np.array(nested, dtype=np.float64)
     except (ValueError, OverflowError):
         return None
-    return _checked_numeric(plan, matrix.T if by_column else matrix)
+    if not types <= _NUMBER_TYPES:
+        return None
+    floats = _float64_matrix(nested)
+    if floats is None:
+        return None
+    return _checked_numeric(plan, floats.T if by_column else floats)
+
+
+def _float64_matrix(nested: Sequence[Sequence[object]]) -> np.ndarray | None:
+    """Convert equally long sequences of Python ints and floats into a fresh float64 matrix.
+
+    ``struct`` converts each number in C several times faster than ``np.array`` does
+    from nested lists, with the same rounding of ints, but costs more to set up: below
+    :data:`_FEW_NUMBERS` numbers, ``np.array`` is quicker. Returns ``None`` for an int
+    beyond the float64 range.
+    """
+    shape = (len(nested), len(nested[0]))
+    if shape[0] * shape[1] <= _FEW_NUMBERS:
+        try:
+            return np.array(nested, dtype=np.float64)
+        except (ValueError, OverflowError):
+            return None
+    matrix = np.empty(shape, dtype=np.float64)
+    try:
+        struct.pack_into(f"{matrix.size}d", matrix.data, 0, *itertools.chain.from_iterable(nested))
+    except (struct.error, OverflowError):
+        return None
+    return matrix
 
 
 def _float_block_from_lists(
@@ -485,9 +512,8 @@ def _float_block_from_lists(
     """Convert the float64 columns of a mixed signature as one (columns, rows) block."""
     if not set(map(type, itertools.chain.from_iterable(lists))) <= _NUMBER_TYPES:
         return None
-    try:
-        block = np.array(lists, dtype=np.float64)
-    except (ValueError, OverflowError):
+    block = _float64_matrix(lists)
+    if block is None:
         return None
     if plan.float_not_null.any():
         nan = np.isnan(block)

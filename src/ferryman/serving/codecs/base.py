@@ -20,7 +20,8 @@ import orjson
 
 from ferryman.errors import MalformedRequestError, SchemaValidationError
 from ferryman.flavors.base import ModelInput, Prediction
-from ferryman.signature import Signature
+from ferryman.serving.codecs._float_matrix import FEW_VALUES, float_matrix
+from ferryman.signature import ColumnSpec, Signature
 
 #: What the validator does with input columns the signature does not name.
 UnknownColumns = Literal["reject", "ignore"]
@@ -32,10 +33,22 @@ _EMPTY: Mapping[str, list[Any]] = {}
 class InputSchema:
     """What one endpoint accepts: its model's signature plus the endpoint's column policy.
 
+    Besides its arguments, it keeps lookups the codecs use on every request, computed
+    once per served version.
+
     Args:
         signature: The served version's signature.
         unknown_columns: ``"reject"`` or ``"ignore"`` columns the signature does not name.
         passthrough: Columns a request may carry that are taken out before validation.
+
+    Attributes:
+        columns: The signature's column names, in signature order.
+        is_tensor: Whether the signature is a tensor signature.
+        positions: Column name to its position in :attr:`columns`.
+        specs: Column name to its :class:`~ferryman.signature.ColumnSpec`.
+        float_only: Whether this is a table signature whose columns are all ``float64``:
+            the codecs then build requests of plain JSON numbers straight into one
+            float64 matrix (see ``_float_matrix``), with the same result.
     """
 
     signature: Signature
@@ -43,10 +56,22 @@ class InputSchema:
     passthrough: frozenset[str] = frozenset()
     columns: tuple[str, ...] = field(init=False)
     is_tensor: bool = field(init=False)
+    positions: Mapping[str, int] = field(init=False, repr=False)
+    specs: Mapping[str, ColumnSpec] = field(init=False, repr=False)
+    float_only: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "columns", self.signature.column_names)
-        object.__setattr__(self, "is_tensor", self.signature.kind == "tensor")
+        columns = self.signature.column_names
+        set_ = object.__setattr__
+        set_(self, "columns", columns)
+        set_(self, "is_tensor", self.signature.kind == "tensor")
+        set_(self, "positions", {name: position for position, name in enumerate(columns)})
+        set_(self, "specs", {column.name: column for column in self.signature.columns})
+        set_(
+            self,
+            "float_only",
+            not self.is_tensor and all(c.dtype == "float64" for c in self.signature.columns),
+        )
 
     def validate(self, data: object) -> ModelInput:
         """Validate a decoded batch with the one validator; return the model's input.
@@ -152,7 +177,20 @@ def check_keys(payload: Mapping[str, Any], allowed: Sequence[str], *, what: str)
 
 
 def from_records_or_rows(instances: list[Any], schema: InputSchema) -> DecodedBatch:
-    """Take the passthrough columns out of records; rows pass through unchanged."""
+    """Take the passthrough columns out of records; rows pass through unchanged.
+
+    For an all-float64 signature (:attr:`InputSchema.float_only`), records that hold
+    exactly the signature's columns (in any order), or rows of one value per column, of
+    plain numbers become one float64 matrix; the validator then returns what it would
+    have returned for the records or rows.
+    """
+    if schema.float_only and len(instances) * len(schema.columns) > FEW_VALUES:
+        matrix = _float_records_or_rows(instances, schema)
+        if matrix is not None:
+            if not schema.passthrough or type(instances[0]) is not dict:
+                return DecodedBatch(matrix)
+            rows = len(instances)  # records without the passthrough columns: all None
+            return DecodedBatch(matrix, {name: [None] * rows for name in schema.passthrough})
     if not schema.passthrough or not instances or not isinstance(instances[0], dict):
         return DecodedBatch(instances)
     names = schema.passthrough
@@ -204,6 +242,10 @@ def from_columns_and_data(columns: object, data: object, schema: InputSchema) ->
                 row=row,
                 expected=f"{width} values",
             )
+    if schema.float_only and len(data) * width > FEW_VALUES and width == len(schema.columns):
+        matrix = _float_split(columns, data, schema)
+        if matrix is not None:
+            return DecodedBatch(matrix)
     if not schema.passthrough and tuple(columns) == schema.columns:
         return DecodedBatch(data)  # already rows in signature order: the fastest route
     lists = [list(values) for values in zip(*data, strict=True)] if data else [[] for _ in columns]
@@ -223,3 +265,38 @@ def from_column_lists(columns: Mapping[str, Any], schema: InputSchema) -> Decode
         if name in schema.passthrough
     }
     return DecodedBatch(kept, passthrough)
+
+
+def _float_records_or_rows(instances: list[Any], schema: InputSchema) -> np.ndarray | None:
+    """The float64 matrix of an all-float64 batch of records or rows, or ``None``."""
+    rows: list[Any] = instances
+    if type(instances[0]) is dict:
+        # Clients write a record's keys in signature order (the order the signature and
+        # the V2 metadata list them), and orjson shares one key object across the rows:
+        # comparing the key tuples is then a cheap identity check. Any other order, a
+        # missing or an extra key takes the general route.
+        names = tuple(instances[0])
+        if names != schema.columns:
+            return None
+        try:
+            if not all(map(names.__eq__, map(tuple, instances))):
+                return None
+            rows = list(map(dict.values, instances))
+        except TypeError:
+            return None  # a row that is not a record
+    return float_matrix(rows, (len(rows), len(schema.columns)))
+
+
+def _float_split(columns: list[str], data: list[Any], schema: InputSchema) -> np.ndarray | None:
+    """The float64 matrix of an all-float64 split batch, columns in any order, or ``None``.
+
+    ``columns`` holds distinct names and each row of ``data`` one value per name.
+    """
+    in_order = tuple(columns) == schema.columns
+    if not in_order and not schema.positions.keys() >= set(columns):
+        return None  # unknown or passthrough columns, or missing ones
+    matrix = float_matrix(data, (len(data), len(columns)))
+    if matrix is None or in_order:
+        return matrix
+    where = {name: position for position, name in enumerate(columns)}
+    return matrix[:, [where[name] for name in schema.columns]]
