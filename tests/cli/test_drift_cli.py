@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from ferryman.capture import CaptureWriter
+from ferryman.capture import CaptureWriter, LogStore
 from ferryman.cli import main
 from ferryman.config import Settings
 from ferryman.flavors.base import Prediction
@@ -146,3 +146,36 @@ def test_bad_input_exits_2_with_one_line(cli: Run, args: tuple[str, ...], messag
 def test_fail_on_drift_exits_1_when_the_endpoints_dataset_drifted(cli: Run) -> None:
     assert cli("churn", "--fail-on-drift")[0] == 1  # age: 1 of 2 features, the default 50 %
     assert cli("churn", "--fail-on-drift", "--drift-share", "0.6")[0] == 0
+
+
+def test_the_concept_section_is_shown_with_the_feedback(cli: Run, tmp_path: Path) -> None:
+    before = document(cli, "churn")["concept"]
+    LogStore(root=tmp_path / "home" / "logs").submit_feedback(
+        [
+            {"request_id": f"r-{start}", "row": row, "label": 1}
+            for start in range(0, 2000, 500)
+            for row in range(500)
+        ]
+    )
+
+    code, out, err = cli("churn")
+    after = document(cli, "churn")["concept"]
+
+    assert (before["status"], before["labelled_rows"]) == ("insufficient-data", 0)
+    assert code == 0, err
+    assert "Concept drift:" in out and "2,000 of 2,000 records labelled" in out
+    assert "Realised accuracy:" in out and "page_hinkley" in out
+    assert (after["status"], after["labelled_rows"]) == ("ok", 2000)
+    assert after["performance"]["reference"] is None  # churn/1 was registered without metrics
+
+
+def test_the_concept_minimum_follows_min_rows(cli: Run, tmp_path: Path) -> None:
+    LogStore(root=tmp_path / "home" / "logs").submit_feedback(
+        [{"request_id": "r-0", "row": row, "label": 1} for row in range(50)]
+    )
+
+    default = document(cli, "churn")["concept"]
+    lowered = document(cli, "churn", "--min-rows", "50")["concept"]
+
+    assert (default["status"], default["labelled_rows"]) == ("insufficient-data", 50)
+    assert (lowered["status"], lowered["min_rows"]) == ("ok", 50)

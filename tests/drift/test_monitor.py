@@ -22,18 +22,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ferryman.capture import CaptureWriter, EndpointCapture, LogStore, PrivacyPolicy
 from ferryman.drift import DataDrift, Status
-from ferryman.drift.monitor import (
-    DriftMetrics,
-    DriftMonitor,
-    MonitorTarget,
-    TrafficWindow,
-    endpoint_report,
-    read_window,
-)
+from ferryman.drift.endpoint import endpoint_report
+from ferryman.drift.monitor import DriftMetrics, DriftMonitor, MonitorTarget
+from ferryman.drift.traffic import TrafficWindow, read_window
 from ferryman.errors import InvalidInputError
 from tests.drift.traffic import (
     FEATURES,
-    SECRET,
     T0,
     Clock,
     capture,
@@ -45,32 +39,6 @@ ROOT = Path(__file__).resolve().parents[2]
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 NOW = T0 + dt.timedelta(minutes=5)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "logs"
-
-
-@pytest.fixture
-def writer(root: Path, clock: Clock) -> CaptureWriter:
-    return CaptureWriter(root=root, secret=SECRET, clock=clock)
-
-
-@pytest.fixture
-def store(root: Path, clock: Clock) -> LogStore:
-    return LogStore(root=root, secret=SECRET, clock=clock)
-
-
-@pytest.fixture
-def gauges() -> tuple[CollectorRegistry, DriftMetrics]:
-    registry = CollectorRegistry()
-    return registry, DriftMetrics.create(registry)
 
 
 def configured(writer: CaptureWriter, policy: dict[str, str]) -> CaptureWriter:

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ferryman.capture import EndpointCapture, PredictionLog, PrivacyPolicy
-from ferryman.drift.monitor import TrafficWindow
+from ferryman.drift.traffic import TrafficWindow
 from ferryman.security import Principal, Role
 from ferryman.server import drift
 from ferryman.store import Database
@@ -34,10 +34,11 @@ def anyio_backend() -> str:
 
 @dataclass
 class Info:
-    """The served version's registry record (the two fields the route reads)."""
+    """The served version's registry record (the fields the route reads)."""
 
     ref: str
     profile: dict[str, Any] | None
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,8 +91,13 @@ class AsPrincipal:
         await self.app(scope, receive, send)
 
 
-def served(name: str, profile: dict[str, Any] | None = None, ref: str = "churn/1") -> Runtime:
-    return Runtime(name, Deployment(Loaded(Info(ref, profile))))
+def served(
+    name: str,
+    profile: dict[str, Any] | None = None,
+    ref: str = "churn/1",
+    metrics: dict[str, float] | None = None,
+) -> Runtime:
+    return Runtime(name, Deployment(Loaded(Info(ref, profile, metrics or {}))))
 
 
 @pytest.fixture
@@ -113,7 +119,7 @@ def pool() -> Pool:
     profile = reference_profile().to_dict()
     return Pool(
         [
-            served("churn", profile),
+            served("churn", profile, metrics={"accuracy": 0.95}),
             served("quiet", profile),
             served("unprofiled", None, ref="legacy/2"),
             Runtime("loading", None),
@@ -149,6 +155,30 @@ async def test_the_report_compares_the_window_with_the_served_profile(client: Cl
     assert body["window"]["span_seconds"] == 86_400.0
     assert body["reference"] == "churn/1 (stored reference profile)"
     assert body["protected_columns"] == {"email": "hash"}
+
+
+async def test_the_report_holds_concept_drift_from_the_feedback(
+    client: Client, log: PredictionLog
+) -> None:
+    async with client() as c:
+        unlabelled = (await c.get("/v1/drift/churn")).json()["concept"]
+    # Every one of the 2,000 captured rows (requests r-0, r-500, ...) turns out class 1.
+    log.store.submit_feedback(
+        [
+            {"request_id": f"r-{start}", "row": row, "label": 1}
+            for start in range(0, 2000, 500)
+            for row in range(500)
+        ]
+    )
+    async with client() as c:
+        labelled = (await c.get("/v1/drift/churn")).json()["concept"]
+
+    assert (unlabelled["status"], unlabelled["labelled_rows"]) == ("insufficient-data", 0)
+    assert (labelled["status"], labelled["labelled_rows"]) == ("ok", 2000)
+    performance = labelled["performance"]
+    assert (performance["metric"], performance["reference"]) == ("accuracy", 0.95)
+    assert performance["value"] < 0.95 and performance["degraded"]  # about half predict 0
+    assert [d["name"] for d in labelled["detectors"]] == ["adwin", "page_hinkley", "ddm"]
 
 
 async def test_the_window_can_be_a_count_of_records(client: Client) -> None:
@@ -242,6 +272,7 @@ def test_monitor_targets_follow_the_pool(log: PredictionLog, pool: Pool) -> None
     assert by_name["churn"].reference == reference_profile()
     assert by_name["unprofiled"].reference is None
     assert by_name["churn"].privacy == PrivacyPolicy.from_mapping({"email": "hash"})
+    assert by_name["churn"].reference_performance == {"accuracy": 0.95}
 
 
 def test_the_server_monitor_publishes_gauges(log: PredictionLog, pool: Pool) -> None:
@@ -260,6 +291,7 @@ def test_the_server_monitor_publishes_gauges(log: PredictionLog, pool: Pool) -> 
     assert set(run.reports) == {"churn", "quiet"} and set(run.skipped) == {"unprofiled"}
     labels = {"endpoint": "churn", "feature": "age"}
     assert registry.get_sample_value("ferryman_feature_drifted", labels) == 1.0
+    assert registry.get_sample_value("ferryman_labelled_rows", {"endpoint": "churn"}) == 0.0
 
 
 def test_there_is_no_monitor_without_a_prediction_log(pool: Pool) -> None:

@@ -22,7 +22,8 @@ from ferryman.cli._app import (
 
 if TYPE_CHECKING:
     from ferryman.drift import DataDrift, DriftReport
-    from ferryman.drift.monitor import EndpointDriftReport
+    from ferryman.drift.concept import ConceptSection
+    from ferryman.drift.endpoint import EndpointDriftReport
     from ferryman.registry import Registry, VersionInfo
 
 app = typer.Typer(
@@ -82,7 +83,10 @@ def report(
     ),
     fdr: float = typer.Option(0.05, "--fdr", help="False discovery rate across features."),
     min_rows: int = typer.Option(
-        100, "--min-rows", help="Fewest usable values per feature and sample for a verdict."
+        100,
+        "--min-rows",
+        help="Fewest usable values per feature and sample for a verdict (with an ENDPOINT, "
+        "also the fewest labelled rows for concept drift).",
     ),
     multivariate: bool = typer.Option(
         True,
@@ -222,7 +226,9 @@ def _endpoint(
     name: str, reference: Path | None, window: str, version: str | None, options: _Options
 ) -> EndpointDriftReport:
     from ferryman.capture import LogStore
-    from ferryman.drift.monitor import TrafficWindow, endpoint_report
+    from ferryman.drift.concept import ConceptDrift
+    from ferryman.drift.endpoint import endpoint_report
+    from ferryman.drift.traffic import TrafficWindow
     from ferryman.serving.endpoints import EndpointService
     from ferryman.signature import ReferenceProfile
 
@@ -240,10 +246,10 @@ def _endpoint(
                 "compare a file with a model version's profile, give --current FILE"
             )
         baseline: Path | ReferenceProfile
+        info = registry.get_version(endpoint.model)
         if reference is not None:
             baseline, described = reference, str(reference)
         else:
-            info = registry.get_version(endpoint.model)
             if info.profile is None:
                 fail(
                     f"{info.ref}, which endpoint {name!r} serves, has no reference profile: "
@@ -261,12 +267,15 @@ def _endpoint(
         data=options.data(),
         multivariate=options.multivariate and reference is not None,
         reference_name=described,
+        concept=ConceptDrift(min_rows=options.min_rows),
+        reference_performance=info.metrics,
     )
 
 
 def _render(result: DriftReport | EndpointDriftReport, written: Path | None) -> None:
-    from ferryman.drift.monitor import EndpointDriftReport
+    from ferryman.drift.endpoint import EndpointDriftReport
 
+    concept = None
     if isinstance(result, EndpointDriftReport):
         window = result.window
         console.print(f"Window: {escape(window.describe())}")
@@ -274,6 +283,7 @@ def _render(result: DriftReport | EndpointDriftReport, written: Path | None) -> 
             console.print(f"Versions: {escape(', '.join(window.versions))}")
         for column, action in result.protected.items():
             console.print(f"Not compared (privacy policy: {action}): {escape(column)}")
+        concept = result.concept
         result = result.report
     data = result.data
     verdict = "[bold red]DRIFT[/]" if data.dataset_drift else "[bold green]no drift[/]"
@@ -312,8 +322,55 @@ def _render(result: DriftReport | EndpointDriftReport, written: Path | None) -> 
         )
     else:
         console.print(f"Prediction drift: {predictions.status} - {escape(predictions.message)}")
+    if concept is not None:
+        _render_concept(concept)
     if written is not None:
         console.print(f"Wrote {escape(str(written))}")
+
+
+def _render_concept(section: ConceptSection) -> None:
+    verdict = "[bold red]DRIFT[/]" if section.drifted else "[bold green]no drift[/]"
+    console.print(
+        f"Concept drift: {verdict} - {section.labelled_rows:,} of {section.rows:,} records "
+        f"labelled ({section.labelled_share:.0%}), status {section.status}"
+        + (f" - {escape(section.message)}" if section.message else "")
+    )
+    performance = section.performance
+    if performance is not None:
+        reference = (
+            "no reference performance"
+            if performance.reference is None
+            else f"reference {_fmt(performance.reference)}"
+            + (" [red]degraded[/]" if performance.degraded else ", not degraded")
+        )
+        console.print(
+            f"Realised {performance.metric}: {_fmt(performance.value)} "
+            f"[{_fmt(performance.low)}, {_fmt(performance.high)}] on {performance.n:,} rows; "
+            f"{reference}"
+        )
+    estimate = section.estimate
+    if estimate is not None:
+        if estimate.value is None:
+            console.print(f"CBPE estimate: {estimate.status} - {escape(estimate.message)}")
+        else:
+            calibrated = "calibrated" if estimate.reliable else "[red]not calibrated[/]"
+            console.print(
+                f"CBPE estimated accuracy: {_fmt(estimate.value)} [{_fmt(estimate.low)}, "
+                f"{_fmt(estimate.high)}] ({calibrated}: calibration error "
+                f"{_fmt(estimate.calibration_error)} on {estimate.calibration_rows:,} rows)"
+            )
+    if section.detectors:
+        table = Table("detector", "status", "drift", "first row", "first time", "detections")
+        for d in section.detectors:
+            table.add_row(
+                d.name,
+                d.status,
+                "[red]yes[/]" if d.detected else "no",
+                "" if d.first_index is None else str(d.first_index),
+                "" if d.first_time is None else d.first_time.isoformat(),
+                str(len(d.detections)),
+            )
+        console.print(table)
 
 
 def _fmt(value: float | None) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ferryman.errors import MissingDependencyError
 
 if TYPE_CHECKING:
+    from ferryman.drift.concept import ConceptSection
     from ferryman.drift.dataset import FeatureDrift
     from ferryman.drift.report import DriftReport
 
@@ -24,8 +26,12 @@ tr.drifted td{background:#fde2e1}
 """
 
 
-def render_html(report: DriftReport) -> str:
+def render_html(report: DriftReport, *, extra: Sequence[str] = ()) -> str:
     """Return the report as one HTML page with Plotly's JavaScript embedded.
+
+    Args:
+        report: The report.
+        extra: Further sections (HTML fragments), placed before the features.
 
     Raises:
         MissingDependencyError: Plotly is not installed.
@@ -53,6 +59,7 @@ def render_html(report: DriftReport) -> str:
         _summary_table(data.features),
         _multivariate(report),
         _predictions(report),
+        *extra,
         "<h2>Features</h2>",
     ]
     for feature in data.features:
@@ -99,6 +106,59 @@ def _predictions(report: DriftReport) -> str:
     return f"<h2>Prediction drift: {_badge(section.drifted)}</h2>" + _summary_table(
         section.result.features
     )
+
+
+def render_concept(section: ConceptSection) -> str:
+    """The concept drift section: detectors, realised and estimated performance."""
+    head = (
+        f"<h2>Concept drift: {_badge(section.drifted)}</h2><p>{section.labelled_rows:,} of "
+        f"{section.rows:,} records labelled ({section.labelled_share:.0%}); task "
+        f"{_e(section.task or '-')}, status <b>{_e(section.status)}</b>"
+        + (f". {_e(section.message)}" if section.message else "")
+        + "</p>"
+    )
+    parts = [head]
+    performance = section.performance
+    if performance is not None:
+        verdict = "degraded" if performance.degraded else "not degraded"
+        reference = (
+            "no reference performance"
+            if performance.reference is None
+            else f"reference {_n(performance.reference)}, difference "
+            f"{_n(performance.difference)}, {verdict}"
+        )
+        parts.append(
+            f"<p>Realised {_e(performance.metric)} {_n(performance.value)} "
+            f"({performance.confidence:.0%} interval {_n(performance.low)} to "
+            f"{_n(performance.high)}, {performance.n:,} labelled rows); {reference}.</p>"
+        )
+    estimate = section.estimate
+    if estimate is not None:
+        if estimate.value is None:
+            parts.append(
+                f"<p class='muted'>CBPE estimate: {_e(estimate.status)}: {_e(estimate.message)}</p>"
+            )
+        else:
+            parts.append(
+                f"<p>CBPE estimated accuracy {_n(estimate.value)} (interval {_n(estimate.low)} "
+                f"to {_n(estimate.high)}, {estimate.n:,} predictions); calibration error "
+                f"{_n(estimate.calibration_error)} on {estimate.calibration_rows:,} labelled "
+                f"predictions, {'reliable' if estimate.reliable else 'NOT reliable'}.</p>"
+            )
+    rows = [
+        "<table><tr><th>detector</th><th>status</th><th>detected</th><th>detections</th>"
+        "<th>first detection (row)</th><th>first detection (time)</th><th>note</th></tr>"
+    ]
+    for d in section.detectors:
+        when = "" if d.first_time is None else d.first_time.isoformat()
+        rows.append(
+            f"<tr class='{'drifted' if d.detected else ''}'><td>{_e(d.name)}</td>"
+            f"<td>{_e(d.status)}</td><td>{'yes' if d.detected else 'no'}</td>"
+            f"<td>{len(d.detections)}</td><td>{'' if d.first_index is None else d.first_index}</td>"
+            f"<td>{_e(when)}</td><td class='muted'>{_e(d.message)}</td></tr>"
+        )
+    rows.append("</table>")
+    return "".join(parts) + "".join(rows)
 
 
 def _feature_block(feature: FeatureDrift, go: Any) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ferryman._report_files import write_report
 from ferryman.drift._sources import CurrentSource, ReferenceSource, load_current, load_reference
 from ferryman.drift.base import DriftResult
 from ferryman.drift.dataset import DataDrift, DataDriftResult
@@ -160,18 +161,7 @@ class DriftReport:
             InvalidInputError: Another file extension.
             MissingDependencyError: HTML asked and Plotly is not installed.
         """
-        target = Path(path)
-        suffix = target.suffix.lower()
-        if suffix in (".html", ".htm"):
-            text = self.to_html()
-        elif suffix == ".json":
-            text = self.to_json() + "\n"
-        else:
-            raise InvalidInputError(
-                f"Unsupported report file {str(target)!r}: expected .html or .json."
-            )
-        target.write_text(text, encoding="utf-8")
-        return target
+        return write_report(path, to_html=self.to_html, to_json=self.to_json)
 
 
 def drift_report(

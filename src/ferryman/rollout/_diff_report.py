@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from ferryman._report_files import write_report
 from ferryman.capture.query import jsonable
-from ferryman.errors import InvalidInputError
 from ferryman.rollout._diff_rows import finite
 
 #: What the predictions are: labels (compared for equality) or numbers (subtracted).
@@ -238,21 +238,10 @@ class DiffReport:
         return render_html(self)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write the report as HTML (``.html``, ``.htm``) or JSON (``.json``).
+        """Write :meth:`to_html` (``.html``, ``.htm``) or :meth:`to_json` (``.json``) to ``path``.
 
         Raises:
-            InvalidInputError: Another file extension.
+            InvalidInputError: Another file extension; the message names the file.
             MissingDependencyError: HTML asked and Plotly is not installed.
         """
-        target = Path(path)
-        suffix = target.suffix.lower()
-        if suffix in (".html", ".htm"):
-            text = self.to_html()
-        elif suffix == ".json":
-            text = self.to_json() + "\n"
-        else:
-            raise InvalidInputError(
-                f"Unsupported report file {str(target)!r}: expected .html or .json."
-            )
-        target.write_text(text, encoding="utf-8")
-        return target
+        return write_report(path, to_html=self.to_html, to_json=self.to_json)

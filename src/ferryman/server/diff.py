@@ -27,11 +27,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ferryman.errors import InvalidInputError, NotFoundError
-from ferryman.security import Permission
-from ferryman.server.auth import principal_of
-from ferryman.server.errors import Protocol as ErrorProtocol
-from ferryman.server.errors import error_response
-from ferryman.server.middleware import request_id
+from ferryman.server.auth import log_reading_route
 from ferryman.serving.codecs.base import dumps
 
 if TYPE_CHECKING:
@@ -54,25 +50,14 @@ class DiffContext(Protocol):
 def routes(context: DiffContext) -> list[Route]:
     """The diff report route."""
 
-    async def report(request: Request) -> Response:
-        rid = request_id(request.scope)
-        endpoint = request.path_params["endpoint"]
-        principal = principal_of(request.scope)
-        if principal is not None and not principal.can(Permission.READ_LOGS, endpoint):
-            body = {
-                "error": f"token {principal.name!r} (role {principal.role}) may not "
-                f"{Permission.READ_LOGS.value} on endpoint {endpoint!r}; the diff report "
-                "shows captured inputs",
-                "code": "forbidden",
-                "request_id": rid,
-            }
-            return Response(dumps(body), status_code=403, media_type="application/json")
-        try:
-            return await _report(context, request, endpoint)
-        except Exception as exc:  # every failure becomes an error body, never a crash
-            return error_response(exc, protocol=ErrorProtocol.NATIVE, request_id=rid)
+    async def report(request: Request, endpoint: str) -> Response:
+        return await _report(context, request, endpoint)
 
-    return [Route("/v1/rollouts/{endpoint}/report", report, methods=["GET"])]
+    return [
+        log_reading_route(
+            "/v1/rollouts/{endpoint}/report", report, why="the diff report shows captured inputs"
+        )
+    ]
 
 
 async def _report(context: DiffContext, request: Request, endpoint: str) -> Response:

@@ -1,14 +1,19 @@
 """Drift over HTTP, ``GET /v1/drift/{endpoint}``, and the server's drift monitor.
 
 The route compares the endpoint's captured traffic with the reference profile of the
-version it serves (:func:`ferryman.drift.monitor.endpoint_report`). Query parameters,
+version it serves (:func:`ferryman.drift.endpoint.endpoint_report`). Query parameters,
 all optional:
 
 - ``window``: a duration back from now (``90s``, ``15m``, ``24h``, ``7d``) or a number of
   latest records (``5000``); default ``24h``.
 - ``version``: only records of this model version, ``name/N``.
 - ``format``: ``json`` (default: the offline report's JSON plus ``endpoint``, ``status``,
-  ``window`` and ``protected_columns``) or ``html`` (the standalone page, ``text/html``).
+  ``window``, ``protected_columns`` and ``concept``) or ``html`` (the standalone page,
+  ``text/html``).
+
+The ``concept`` section is concept drift from the window's feedback (streaming detectors
+on the error stream, realised performance against the served version's registered
+metrics, or a CBPE estimate without labels; see :mod:`ferryman.drift.concept`).
 
 The report names captured values (the largest categories, categories new in the window),
 so on top of the ``read`` permission the auth middleware checks for every ``GET``, the
@@ -41,18 +46,15 @@ from ferryman.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from ferryman.security import Permission
-from ferryman.server.auth import principal_of
-from ferryman.server.errors import Protocol as ErrorProtocol
-from ferryman.server.errors import error_response
-from ferryman.server.middleware import request_id
+from ferryman.server.auth import log_reading_route
 from ferryman.serving.codecs.base import dumps
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from ferryman.capture import PredictionLog
-    from ferryman.drift.monitor import DriftMonitor, MonitorTarget, TrafficWindow
+    from ferryman.drift.monitor import DriftMonitor, MonitorTarget
+    from ferryman.drift.traffic import TrafficWindow
     from ferryman.signature import ReferenceProfile
     from ferryman.store import Database
 
@@ -73,6 +75,9 @@ class _Info(Protocol):
 
     @property
     def profile(self) -> dict[str, Any] | None: ...
+
+    @property
+    def metrics(self) -> dict[str, float]: ...
 
 
 class _Loaded(Protocol):
@@ -116,29 +121,19 @@ class DriftContext(Protocol):
 def routes(context: DriftContext) -> list[Route]:
     """The drift report route."""
 
-    async def report(request: Request) -> Response:
-        rid = request_id(request.scope)
-        endpoint = request.path_params["endpoint"]
-        principal = principal_of(request.scope)
-        if principal is not None and not principal.can(Permission.READ_LOGS, endpoint):
-            body = {
-                "error": f"token {principal.name!r} (role {principal.role}) may not "
-                f"{Permission.READ_LOGS.value} on endpoint {endpoint!r}; the drift report "
-                "shows captured values",
-                "code": "forbidden",
-                "request_id": rid,
-            }
-            return Response(dumps(body), status_code=403, media_type="application/json")
-        try:
-            return await _report(context, request, endpoint)
-        except Exception as exc:  # every failure becomes an error body, never a crash
-            return error_response(exc, protocol=ErrorProtocol.NATIVE, request_id=rid)
+    async def report(request: Request, endpoint: str) -> Response:
+        return await _report(context, request, endpoint)
 
-    return [Route("/v1/drift/{endpoint}", report, methods=["GET"])]
+    return [
+        log_reading_route(
+            "/v1/drift/{endpoint}", report, why="the drift report shows captured values"
+        )
+    ]
 
 
 async def _report(context: DriftContext, request: Request, endpoint: str) -> Response:
-    from ferryman.drift.monitor import TrafficWindow, endpoint_report
+    from ferryman.drift.endpoint import endpoint_report
+    from ferryman.drift.traffic import TrafficWindow
 
     if not _NAME.match(endpoint):
         raise InvalidInputError(
@@ -177,6 +172,8 @@ async def _report(context: DriftContext, request: Request, endpoint: str) -> Res
             window=window,
             privacy=privacy,
             reference_name=f"{info.ref} (stored reference profile)",
+            concept=True,
+            reference_performance=info.metrics,
         )
         return found.to_html() if output == "html" else found.to_dict()
 
@@ -209,7 +206,8 @@ def served_version(context: DriftContext, endpoint: str) -> _Info:
 
 def monitor_targets(context: DriftContext) -> Callable[[], list[MonitorTarget]]:
     """What the server's drift monitor watches: each loaded endpoint, against its served
-    version's stored profile (parsed once per version), with its privacy policy.
+    version's stored profile (parsed once per version) and registered metrics (the
+    reference performance of concept drift), with its privacy policy.
 
     An endpoint whose version has no profile is a target without a reference (the monitor
     skips it and says why); endpoints still loading are left out.
@@ -240,6 +238,7 @@ def monitor_targets(context: DriftContext) -> Callable[[], list[MonitorTarget]]:
                     privacy=None
                     if capture is None
                     else capture.writer.capture_of(runtime.name).privacy,
+                    reference_performance=info.metrics,
                 )
             )
         for ref in set(parsed) - served:  # versions no longer served
@@ -265,7 +264,8 @@ def create_monitor(
         registry: The Prometheus registry exposed at ``/metrics``.
         interval_seconds: Seconds between evaluations.
         window: The rolling window of captured traffic.
-        min_rows: Fewest usable values per feature and window for a verdict.
+        min_rows: Fewest usable values per feature and window for a verdict, and fewest
+            labelled rows for the concept drift detectors.
         leader: Whether this process evaluates now (see :func:`lease_leader`).
 
     Returns:
@@ -276,6 +276,7 @@ def create_monitor(
         MissingDependencyError: prometheus-client is not installed.
     """
     from ferryman.drift import DataDrift
+    from ferryman.drift.concept import ConceptDrift
     from ferryman.drift.monitor import DriftMetrics, DriftMonitor
 
     capture = context.capture
@@ -289,6 +290,7 @@ def create_monitor(
         window=window,
         data=DataDrift(min_rows=min_rows, n_jobs=1),
         leader=leader,
+        concept=ConceptDrift(min_rows=min_rows),
     )
 
 
