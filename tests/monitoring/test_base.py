@@ -63,7 +63,9 @@ def test_the_catalogue_names_the_metrics_gates_and_alerts_use() -> None:
         "client_error_rate",
         "error_count",
         "error_rate",
+        "feature_psi",
         "max_abs_diff",
+        "max_feature_psi",
         "mean_abs_diff",
         "mean_latency_ms",
         "mean_prediction",
@@ -86,6 +88,8 @@ def test_the_catalogue_names_the_metrics_gates_and_alerts_use() -> None:
     [
         ("class_share", ("class",)),
         ("missing_rate", ("feature",)),
+        ("feature_psi", ("feature",)),
+        ("max_feature_psi", ()),
         ("out_of_range_rate", ("feature",)),
         ("unseen_category_rate", ("feature",)),
         ("error_rate", ()),

@@ -292,6 +292,8 @@ def test_durations_parse_to_seconds(text: str, seconds: int) -> None:
         ("", r"Invalid duration '': expected a duration"),
         ("30m1h", r"Invalid duration '30m1h': expected"),
         ("0m", r"Invalid duration '0m': a duration must be longer than zero"),
+        ("366d", r"Invalid duration '366d': expected at most 365d"),
+        ("99999999999999999999d", r"expected at most 365d"),
     ],
 )
 def test_bad_durations_are_rejected(text: str, message: str) -> None:

@@ -47,6 +47,26 @@ _PSI = 3 * (1 / 3 - 0.1) * math.log((1 / 3) / 0.1) + 7 * (PSI_FLOOR - 0.1) * mat
     PSI_FLOOR / 0.1
 )
 
+
+def _shares_psi(current: list[float], reference: list[int]) -> float:
+    """PSI of current shares against reference counts, shares floored at PSI_FLOOR."""
+    total = sum(reference)
+    return sum(
+        (max(c, PSI_FLOOR) - max(r / total, PSI_FLOOR))
+        * math.log(max(c, PSI_FLOOR) / max(r / total, PSI_FLOOR))
+        for c, r in zip(current, reference, strict=True)
+    )
+
+
+# Feature histograms of churn/1's window: age 30 and 95 (one missing, left out) in the
+# training deciles 25, 30, 35, 40, 45, 49.8, 54.6, 59.4, 64.2 (cells of 11, 10, 10, 10,
+# 10, 8, 10, 10, 10, 10 rows); income 5000 and 2e6 in the deciles 10800, 20600, ...,
+# 89200 (cells of 10 rows but the sixth, 9); plan basic, gold (other) and pro against
+# the training counts pro 50, basic 49, other 0.
+_AGE_PSI = _shares_psi([0, 0.5, 0, 0, 0, 0, 0, 0, 0, 0.5], [11, 10, 10, 10, 10, 8, 10, 10, 10, 10])
+_INCOME_PSI = _shares_psi([0.5, 0, 0, 0, 0, 0, 0, 0, 0, 0.5], [10] * 5 + [9] + [10] * 4)
+_PLAN_PSI = _shares_psi([1 / 3, 1 / 3, 1 / 3], [50, 49, 0])
+
 V1: dict[str, Any] = {"version": "churn/1", "role": "primary"}
 SHADOW: dict[str, Any] = {"version": "churn/2", "role": "shadow"}
 
@@ -77,6 +97,10 @@ EXPECTED: list[tuple[str, dict[str, str], dict[str, Any], float | None, int]] = 
     ("out_of_range_rate", {"feature": "income"}, V1, 1 / 3, 3),
     ("unseen_category_rate", {"feature": "plan"}, V1, 1 / 3, 3),
     ("missing_rate", {"feature": "income"}, {}, 2 / 5, 5),
+    ("feature_psi", {"feature": "age"}, V1, _AGE_PSI, 2),
+    ("feature_psi", {"feature": "income"}, V1, _INCOME_PSI, 2),
+    ("feature_psi", {"feature": "plan"}, V1, _PLAN_PSI, 3),
+    ("max_feature_psi", {}, V1, max(_AGE_PSI, _INCOME_PSI, _PLAN_PSI), 2),
     ("agreement", {}, SHADOW, 0.5, 2),
     ("agreement", {}, {}, 0.5, 2),
     ("mean_abs_diff", {}, SHADOW, 0.2, 2),

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ferryman.errors import InvalidInputError
 from ferryman.monitoring import METRIC_CATALOGUE, WindowAccumulator
+from ferryman.monitoring._feature_bins import FeatureBinning, FeatureBins
 from ferryman.monitoring.source import measure_window
 from ferryman.monitoring.window import (
     ERROR_KINDS,
@@ -204,6 +205,12 @@ def test_prediction_bins_reject_malformed_cells(arguments: dict[str, object], me
 
 BINS = PredictionBins(kind="numeric", source="t", cut_points=(0.5,), reference=(5, 5))
 FEATURES = ("age", "plan")
+BINNING = FeatureBinning(
+    (
+        FeatureBins(name="age", kind="numeric", reference=(4, 6), cut_points=(40.0,)),
+        FeatureBins(name="plan", kind="categorical", reference=(5, 3, 2), categories=("a", "b")),
+    )
+)
 
 
 @st.composite
@@ -234,6 +241,9 @@ def accumulators(draw: st.DrawFn) -> WindowAccumulator:
         [[draw(st.integers(0, rows)) for _ in names] for _ in range(3)], dtype=np.int64
     )
     accumulator.add_features(names, rows, counts)
+    if draw(st.booleans()):
+        cells = draw(st.lists(st.integers(0, 9), min_size=BINNING.cells, max_size=BINNING.cells))
+        accumulator.add_feature_histogram(BINNING, np.asarray(cells, dtype=np.int64))
     compared = draw(st.integers(0, 10))
     diffs = draw(st.lists(st.integers(0, 9), max_size=compared))
     accumulator.add_comparisons(

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ferryman.errors import InvalidInputError
 from ferryman.flavors.base import Prediction
+from ferryman.monitoring._feature_bins import FeatureBinner, feature_binner
 from ferryman.monitoring._prediction_bins import FloatArray, IntArray
 from ferryman.monitoring.window import (
     PredictionBins,
@@ -66,6 +67,7 @@ class VersionPlan:
     ) -> None:
         self.signature = signature
         self.bins: PredictionBins | None = prediction_bins(signature, profile)
+        self.feature_binner: FeatureBinner | None = feature_binner(signature, profile)
         output = signature.output if signature is not None else None
         self.classifier = output is not None and output.kind in ("label", "probabilities")
         known = tuple(label_text(c) for c in (output.classes or ())) if output else ()
@@ -197,8 +199,14 @@ def _merge_texts(values: list[object], counts: list[int]) -> dict[str, int]:
 
 def check_inputs(
     plan: VersionPlan, frames: list[pd.DataFrame | np.ndarray]
-) -> tuple[int, IntArray]:
-    """Count missing, out-of-range and unseen values per feature over all frames."""
+) -> tuple[int, IntArray, IntArray | None]:
+    """Count missing, out-of-range and unseen values per feature over all frames.
+
+    Returns:
+        The rows checked; the counts, shape ``(3, features)``: rows missing the value,
+        outside the signature's range, holding an unseen category; and the feature
+        histogram counts on ``plan.feature_binner``'s cells (``None`` without one).
+    """
     width = len(plan.features)
     if plan.numeric or plan.tensor:
         matrix = stack([_numeric_matrix(plan, frame) for frame in frames])
@@ -225,7 +233,12 @@ def check_inputs(
         codes = categories.get_indexer(pd.Index(matrix[:, position]))
         unseen = (codes < 0) & ~missing[:, position]
         counts[2, position] = int(np.count_nonzero(unseen))
-    return len(matrix), counts
+    histogram: IntArray | None = None
+    if plan.feature_binner is not None:
+        histogram = plan.feature_binner.count(
+            matrix, missing, counts[0], numbers=numbers is not None
+        )
+    return len(matrix), counts, histogram
 
 
 def _numeric_matrix(plan: VersionPlan, frame: pd.DataFrame | np.ndarray) -> FloatArray:

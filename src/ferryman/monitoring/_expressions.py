@@ -278,6 +278,10 @@ def format_duration(duration: timedelta) -> str:
     return "".join(parts)
 
 
+#: The longest window or ``for`` duration a rule or gate may name (a year).
+MAX_DURATION_SECONDS = 365 * 86_400
+
+
 def parse_duration(text: str) -> timedelta:
     """Parse ``30s``, ``5m``, ``1h``, ``1h30m`` or ``2d`` into a :class:`timedelta`.
 
@@ -295,6 +299,12 @@ def parse_duration(text: str) -> timedelta:
     if seconds == 0:
         raise InvalidExpressionError(
             f"Invalid duration {text!r}: a duration must be longer than zero.",
+            expression=text,
+            column=1,
+        )
+    if seconds > MAX_DURATION_SECONDS:
+        raise InvalidExpressionError(
+            f"Invalid duration {text!r}: expected at most 365d (a year).",
             expression=text,
             column=1,
         )

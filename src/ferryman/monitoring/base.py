@@ -2,9 +2,10 @@
 
 A *windowed metric* is one number about an endpoint over a span of time, aggregated over
 every server process: ``error_rate`` over the current canary step, ``p99_latency_ms`` over
-the last two minutes, ``missing_rate{feature="age"}`` over the last five. Readers name the
-metric, give its labels and a :class:`WindowSelector`, and get back a :class:`Measurement`
-from a :class:`MetricSource`. The names a source knows form the :data:`METRIC_CATALOGUE`.
+the last two minutes, ``missing_rate{feature="age"}`` or ``feature_psi{feature="age"}``
+over the last five. Readers name the metric, give its labels and a
+:class:`WindowSelector`, and get back a :class:`Measurement` from a
+:class:`MetricSource`. The names a source knows form the :data:`METRIC_CATALOGUE`.
 """
 
 from __future__ import annotations
@@ -167,6 +168,17 @@ _SPECS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         "prediction_psi",
         "PSI of the window's predictions against the version's training predictions.",
+        samples="rows",
+    ),
+    MetricSpec(
+        "feature_psi",
+        "PSI of the window's values of the feature against the version's training values.",
+        labels=("feature",),
+        samples="rows",
+    ),
+    MetricSpec(
+        "max_feature_psi",
+        "Largest feature_psi over the window's features.",
         samples="rows",
     ),
     MetricSpec(

@@ -10,11 +10,11 @@ a queue: about a microsecond, whatever the batch size. :meth:`MonitoringRecorder
 does the work later, off the request path (the :class:`~ferryman.monitoring.MetricFlusher`
 thread calls it every second): it groups the queued requests by endpoint, version, role
 and time bucket, and checks all their rows at once with vectorised NumPy — missing
-values, ranges, categories, null predictions, classes, scores — then adds the counts to
-the buckets and to the Prometheus metrics with one increment per series. A request's
-data and prediction are therefore kept (not copied) until the next drain: callers must
-not change them afterwards. The queue is bounded: when ``max_pending`` requests wait,
-the observing call drains them itself.
+values, ranges, categories, feature histograms, null predictions, classes, scores — then
+adds the counts to the buckets and to the Prometheus metrics with one increment per
+series. A request's data and prediction are therefore kept (not copied) until the next
+drain: callers must not change them afterwards. The queue is bounded: when
+``max_pending`` requests wait, the observing call drains them itself.
 """
 
 from __future__ import annotations
@@ -197,7 +197,8 @@ class MonitoringRecorder:
             endpoint: The endpoint's name.
             version: The model version ``name/N``.
             signature: The version's signature (features, ranges, categories, classes).
-            profile: The version's reference profile (training predictions for PSI).
+            profile: The version's reference profile (training features and predictions,
+                for feature and prediction PSI).
         """
         plan = VersionPlan(
             signature, profile, max_classes=self.max_classes, max_features=self.max_features
@@ -541,8 +542,10 @@ class MonitoringRecorder:
         plan: VersionPlan,
         frames: list[pd.DataFrame | np.ndarray],
     ) -> None:
-        rows, counts = check_inputs(plan, frames)
+        rows, counts, histogram = check_inputs(plan, frames)
         accumulator.add_features(plan.features, rows, counts)
+        if histogram is not None and plan.feature_binner is not None:
+            accumulator.add_feature_histogram(plan.feature_binner.binning, histogram)
         metrics = self.metrics
         if metrics is None or role == "shadow":  # a shadow sees the primary's inputs again
             return

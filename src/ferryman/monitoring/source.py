@@ -128,8 +128,11 @@ def measure_window(
     """Compute a catalogue metric from merged buckets.
 
     Counts are 0 and rates ``None`` when the window has no data for them. With
-    several prediction histograms (several versions, each with its own training
-    reference), ``prediction_psi`` is the largest of their PSIs.
+    several prediction or feature histograms (several versions, each with its own
+    training reference), ``prediction_psi`` and ``feature_psi`` are the largest of
+    their PSIs, and their samples the rows binned over all of them. ``max_feature_psi``
+    is the largest ``feature_psi`` over the binned features, resting on that
+    feature's rows.
 
     Raises:
         UnknownMetricError: See :meth:`StoreMetricSource.measure`.
@@ -155,6 +158,10 @@ def measure_window(
         return _ratio(window.value_sum, window.value_count)
     if metric == "prediction_psi":
         return _psi(window)
+    if metric == "feature_psi":
+        return _feature_psi(labels["feature"], window)
+    if metric == "max_feature_psi":
+        return _max_feature_psi(window)
     if metric == "class_share":
         return _class_share(labels["class"], window)
     if metric in _FEATURE_RATES:
@@ -200,6 +207,50 @@ def _psi(window: WindowAccumulator) -> Measurement:
         if value is not None:
             values.append(value)
     return Measurement(max(values) if values else None, samples)
+
+
+def _feature_psi(feature: str, window: WindowAccumulator) -> Measurement:
+    samples = 0
+    values: list[float] = []
+    binned = False
+    for binning, counts in window.feature_histograms.items():
+        if binning.find(feature) is None:
+            continue
+        binned = True
+        value, rows = binning.psi(counts, feature)
+        samples += rows
+        if value is not None:
+            values.append(value)
+    if not binned and feature not in window.feature_names:
+        names = _binned_features(window)
+        if window.input_rows or names:
+            known = _union_names(window.feature_names, names)
+            raise UnknownMetricError(
+                f"No feature {feature!r} in the window's signatures for feature_psi. "
+                f"Features: {', '.join(known)}."
+            )
+    return Measurement(max(values) if values else None, samples)
+
+
+def _max_feature_psi(window: WindowAccumulator) -> Measurement:
+    best: Measurement = Measurement(None, 0)
+    for feature in _binned_features(window):
+        found = _feature_psi(feature, window)
+        if found.value is not None and (best.value is None or found.value > best.value):
+            best = found
+    return best
+
+
+def _binned_features(window: WindowAccumulator) -> tuple[str, ...]:
+    names: tuple[str, ...] = ()
+    for binning in window.feature_histograms:
+        names = _union_names(names, binning.names)
+    return names
+
+
+def _union_names(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    seen = set(first)
+    return first + tuple(name for name in second if name not in seen)
 
 
 def _class_share(label: str, window: WindowAccumulator) -> Measurement:

@@ -17,7 +17,9 @@ What a bucket holds:
   predictions (or of the positive-class score of a binary classifier), predicted class
   counts, and the prediction histogram for PSI on :class:`PredictionBins`;
 - per input feature: rows missing the value, rows outside the signature's range, rows
-  holding a category the signature does not list;
+  holding a category the signature does not list; and the feature histograms for
+  ``feature_psi`` on a :class:`FeatureBinning` (the reference profile's decile cells or
+  categories, see :mod:`ferryman.monitoring._feature_bins`), one per reference merged in;
 - shadow comparison: rows compared, rows agreeing, and the sum and maximum of the
   absolute differences.
 
@@ -37,6 +39,7 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from ferryman.errors import InvalidInputError
+from ferryman.monitoring._feature_bins import FeatureBinning
 from ferryman.monitoring._prediction_bins import (
     FIXED_SCORE_CUTS,
     PSI_FLOOR,
@@ -136,6 +139,7 @@ class WindowAccumulator:
         "diff_sum",
         "errors",
         "feature_counts",
+        "feature_histograms",
         "feature_names",
         "input_rows",
         "known_classes",
@@ -170,6 +174,8 @@ class WindowAccumulator:
         self.feature_names: tuple[str, ...] = _EMPTY_NAMES
         # Rows missing / out of range / with an unseen category, shape (3, features).
         self.feature_counts: IntArray = np.zeros((3, 0), dtype=np.int64)
+        # Feature histograms by their cells: one per reference (version) merged in.
+        self.feature_histograms: dict[FeatureBinning, IntArray] = {}
         self.compared = 0
         self.agreed = 0
         self.diff_rows = 0
@@ -270,6 +276,25 @@ class WindowAccumulator:
         self.feature_names = merged
         self.feature_counts = table
 
+    def add_feature_histogram(self, binning: FeatureBinning, counts: IntArray) -> None:
+        """Add input rows counted in a version's feature histogram cells.
+
+        Args:
+            binning: The cells (the version's reference).
+            counts: Rows per cell, aligned with ``binning``'s cells.
+
+        Raises:
+            InvalidInputError: ``counts`` does not have one entry per cell.
+        """
+        if len(counts) != binning.cells:
+            raise InvalidInputError(
+                f"Expected {binning.cells} feature histogram counts, got {len(counts)}."
+            )
+        found = self.feature_histograms.get(binning)
+        self.feature_histograms[binning] = (
+            counts.astype(np.int64, copy=True) if found is None else found + counts
+        )
+
     def add_comparisons(
         self, *, rows: int, agreed: int, abs_diffs: FloatArray | None = None
     ) -> None:
@@ -292,8 +317,8 @@ class WindowAccumulator:
     def merge(self, other: WindowAccumulator) -> WindowAccumulator:
         """Return a new accumulator holding the counts of both (neither is changed).
 
-        Prediction histograms with the same cells (the same version's reference) add
-        up; histograms with different cells are kept side by side.
+        Prediction and feature histograms with the same cells (the same version's
+        reference) add up; histograms with different cells are kept side by side.
         """
         merged = self.copy()
         merged.update(other)
@@ -322,6 +347,8 @@ class WindowAccumulator:
         self.value_sum += other.value_sum
         if other.feature_names or other.input_rows:
             self.add_features(other.feature_names, other.input_rows, other.feature_counts)
+        for binning, counts in other.feature_histograms.items():
+            self.add_feature_histogram(binning, counts)
         self.compared += other.compared
         self.agreed += other.agreed
         self.diff_rows += other.diff_rows
@@ -368,6 +395,10 @@ class WindowAccumulator:
                 "out_of_range": self.feature_counts[1].tolist(),
                 "unseen_category": self.feature_counts[2].tolist(),
             },
+            "feature_histograms": [
+                {"bins": binning.to_dict(), "counts": counts.tolist()}
+                for binning, counts in self.feature_histograms.items()
+            ],
             "comparison": {
                 "rows": self.compared,
                 "agreed": self.agreed,
@@ -422,6 +453,10 @@ class WindowAccumulator:
                 for key in ("missing", "out_of_range", "unseen_category")
             ]
         ).reshape(3, width)
+        # Buckets written before feature histograms existed have none.
+        for histogram in data.get("feature_histograms", ()):
+            binning = FeatureBinning.from_dict(histogram["bins"])
+            acc.add_feature_histogram(binning, _int_array(histogram["counts"], binning.cells))
         comparison = data["comparison"]
         acc.compared = int(comparison["rows"])
         acc.agreed = int(comparison["agreed"])
@@ -463,6 +498,7 @@ __all__ = [
     "LATENCY_BOUNDS_MS",
     "PSI_FLOOR",
     "ErrorKind",
+    "FeatureBinning",
     "PredictionBins",
     "WindowAccumulator",
     "bucket_start",
