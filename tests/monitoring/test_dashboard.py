@@ -79,6 +79,11 @@ def observed_labels() -> dict[str, set[str]]:
     )
     series.in_flight.inc()
     metrics.observe_model_load("churn", "churn/1", 1.0)
+    queues = metrics.queues
+    queues.count_mirror_drop("churn")
+    queues.observe_mirror_batch("churn", 2)
+    queues.set_depths(queues.batch_depth, {"churn": 1})
+    queues.set_depths(queues.mirror_depth, {"churn": 1})
     labels: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(metrics.exposition().decode()):
         for sample in family.samples:
@@ -135,6 +140,8 @@ def test_every_label_selector_uses_labels_the_metric_has() -> None:
         "Requests in flight",
         "Rows per model call",
         "Queue wait (p50, p99)",
+        "Queue depths",
+        "Shadow copies dropped",
         "Resident memory",
         "CPU",
         "Open file descriptors",

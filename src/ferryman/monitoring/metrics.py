@@ -28,7 +28,7 @@ totals; the backlog gauge is summed over live processes.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,9 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+# The input and output metrics live in their own module; they are re-exported here.
+from ferryman.monitoring._model_data_metrics import SCORE_BUCKETS, BulkHistogram, ModelDataMetrics
 
 #: Latency buckets (seconds), 0.5 ms to 10 s.
 LATENCY_BUCKETS = (
@@ -64,40 +67,6 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
 
 #: Role of a request served to its caller (shadow copies will use ``"shadow"``).
 PRIMARY = "primary"
-
-#: Score buckets (upper bounds) of ``ferryman_prediction_score``: 0.05 to 1 by 0.05.
-SCORE_BUCKETS = tuple(round(0.05 * k, 2) for k in range(1, 21))
-
-
-class BulkHistogram(Histogram):
-    """A Prometheus histogram that also takes many observations already bucketed.
-
-    :meth:`observe_counts` adds the counts of a whole batch in one call per non-empty
-    bucket, where :meth:`observe` would cost one call per row. prometheus-client has no
-    public method for it, so this subclass adds to the bucket and sum values the parent
-    class keeps; ``tests/monitoring`` checks that it exposes exactly what as many
-    :meth:`observe` calls would, in single-process and multiprocess mode alike.
-    """
-
-    def observe_counts(self, counts: Sequence[int], total: float) -> None:
-        """Add observations counted per bucket.
-
-        Args:
-            counts: Observations per bucket, one per upper bound of the histogram in
-                order, the implicit ``+Inf`` bucket last (not cumulative).
-            total: The sum of the observed values.
-
-        Raises:
-            ValueError: ``counts`` does not have one entry per bucket.
-        """
-        self._raise_if_not_observable()  # type: ignore[no-untyped-call]
-        buckets = self._buckets
-        if len(counts) != len(buckets):
-            raise ValueError(f"Expected {len(buckets)} bucket counts, got {len(counts)}.")
-        for bucket, count in zip(buckets, counts, strict=True):
-            if count:
-                bucket.inc(count)
-        self._sum.inc(total)
 
 
 class RequestSeries:
@@ -205,142 +174,6 @@ class EndpointSeries:
             self.compute.observe(compute_seconds)
 
 
-@dataclass(frozen=True, eq=False)
-class ModelDataMetrics:
-    """What the models receive and return, as Prometheus metrics.
-
-    Built by :meth:`ServingMetrics.create` (as its ``data``) and recorded by
-    :class:`~ferryman.monitoring.MonitoringRecorder`, which keeps labels bounded:
-    ``feature`` values come from the signature, ``class`` values from the model's
-    classes, with a cap past which they are pooled as ``"(other)"``. Metrics (all
-    prefixed ``ferryman_``):
-
-    Input, per endpoint, over the rows of primary and batch requests (a shadow copy of
-    a request is not counted again):
-
-    - ``input_rows_total{endpoint}``: rows checked against the signature;
-    - ``feature_missing_total{endpoint,feature}``: rows missing the value (absent,
-      null or NaN); the missing rate is its rate over ``input_rows_total``'s;
-    - ``feature_out_of_range_total{endpoint,feature}``: values outside the training
-      range the signature records;
-    - ``feature_unseen_categories_total{endpoint,feature}``: categories the signature
-      does not list;
-    - ``schema_violations_total{endpoint,feature}``: requests the signature rejected,
-      by the offending column (``""`` when the whole batch was wrong).
-
-    Output, per endpoint, version and role:
-
-    - ``prediction_rows_total``: rows predicted;
-    - ``null_predictions_total``: rows whose prediction is null or NaN;
-    - ``predicted_classes_total{...,class}``: rows per predicted class;
-    - ``prediction_score`` histogram (:data:`SCORE_BUCKETS`): the positive-class
-      probability of binary classifiers, the top-class probability of others;
-    - ``prediction_values_total`` and ``prediction_values_summed`` (a gauge, as the sum
-      may fall): how many numeric predictions (regressors) or positive-class scores
-      (binary classifiers) were added up, and their sum, so that
-      ``delta(…_summed[5m]) / increase(…_total[5m])`` is the mean prediction.
-    """
-
-    input_rows: Counter
-    missing: Counter
-    out_of_range: Counter
-    unseen_categories: Counter
-    schema_violations: Counter
-    prediction_rows: Counter
-    null_predictions: Counter
-    predicted_classes: Counter
-    score: BulkHistogram
-    values: Counter
-    values_summed: Gauge
-
-    @classmethod
-    def create(cls, registry: CollectorRegistry) -> ModelDataMetrics:
-        """Register the input and output metrics on ``registry`` and return them."""
-        ns = "ferryman"
-        feature = ("endpoint", "feature")
-        output = ("endpoint", "version", "role")
-        return cls(
-            input_rows=Counter(
-                "input_rows",
-                "Input rows checked against the signature (primary and batch requests).",
-                ("endpoint",),
-                namespace=ns,
-                registry=registry,
-            ),
-            missing=Counter(
-                "feature_missing",
-                "Input rows missing the feature's value (absent, null or NaN).",
-                feature,
-                namespace=ns,
-                registry=registry,
-            ),
-            out_of_range=Counter(
-                "feature_out_of_range",
-                "Input values outside the feature's training range in the signature.",
-                feature,
-                namespace=ns,
-                registry=registry,
-            ),
-            unseen_categories=Counter(
-                "feature_unseen_categories",
-                "Input values that are not one of the feature's categories in the signature.",
-                feature,
-                namespace=ns,
-                registry=registry,
-            ),
-            schema_violations=Counter(
-                "schema_violations",
-                "Requests rejected by signature validation, by offending feature "
-                '("" when the whole batch was wrong).',
-                feature,
-                namespace=ns,
-                registry=registry,
-            ),
-            prediction_rows=Counter(
-                "prediction_rows", "Rows predicted.", output, namespace=ns, registry=registry
-            ),
-            null_predictions=Counter(
-                "null_predictions",
-                "Rows whose prediction is null or NaN.",
-                output,
-                namespace=ns,
-                registry=registry,
-            ),
-            predicted_classes=Counter(
-                "predicted_classes",
-                'Rows predicted per class (rare classes past the cap pooled as "(other)").',
-                (*output, "class"),
-                namespace=ns,
-                registry=registry,
-            ),
-            score=BulkHistogram(
-                "prediction_score",
-                "Positive-class probability (binary classifiers) or top-class probability.",
-                output,
-                namespace=ns,
-                registry=registry,
-                buckets=SCORE_BUCKETS,
-            ),
-            values=Counter(
-                "prediction_values",
-                "Numeric predictions or positive-class scores added to "
-                "ferryman_prediction_values_summed.",
-                output,
-                namespace=ns,
-                registry=registry,
-            ),
-            values_summed=Gauge(
-                "prediction_values_summed",
-                "Sum of the numeric predictions or positive-class scores "
-                "(mean = its delta over the increase of ferryman_prediction_values_total).",
-                output,
-                namespace=ns,
-                registry=registry,
-                multiprocess_mode="sum",
-            ),
-        )
-
-
 #: Outcomes of ``ferryman_capture_records_total``, in the order of the writer's counters.
 CAPTURE_OUTCOMES = ("written", "lost", "dropped", "sampled_out")
 
@@ -444,6 +277,96 @@ class CaptureMetrics:
 
 
 @dataclass(frozen=True, eq=False)
+class QueueMetrics:
+    """What waits on the serving path, as Prometheus metrics (all prefixed ``ferryman_``).
+
+    Built by :meth:`ServingMetrics.create` (as its ``queues``). The depths are gauges set
+    by sampling (``ferryman.server.metrics.QueueSampler``: every few seconds and when
+    ``/metrics`` is scraped), never per request; in multiprocess mode they are summed
+    over live processes. Metrics:
+
+    - ``batch_queue_depth{endpoint}``: requests waiting in the endpoint's micro-batchers
+      (stable version and candidate) for a model call;
+    - ``mirror_queue_depth{endpoint}``: shadow copies waiting for the candidate;
+    - ``mirror_dropped_total{endpoint}``: shadow copies dropped because the mirror's
+      queue was full;
+    - ``mirror_batch_size{endpoint}`` histogram: shadow copies served by one candidate
+      call (1 for a copy served alone).
+
+    Attributes:
+        batch_depth: ``batch_queue_depth``.
+        mirror_depth: ``mirror_queue_depth``.
+        mirror_dropped: ``mirror_dropped_total``.
+        mirror_batch: ``mirror_batch_size``.
+    """
+
+    batch_depth: Gauge
+    mirror_depth: Gauge
+    mirror_dropped: Counter
+    mirror_batch: Histogram
+    _dropped: dict[str, Counter] = field(default_factory=dict, repr=False)
+    _batches: dict[str, Histogram] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> QueueMetrics:
+        """Register the queue metrics on ``registry`` and return them."""
+        ns = "ferryman"
+        endpoint = ("endpoint",)
+        return cls(
+            batch_depth=Gauge(
+                "batch_queue_depth",
+                "Requests waiting in the endpoint's micro-batchers for a model call.",
+                endpoint,
+                namespace=ns,
+                registry=registry,
+                multiprocess_mode="livesum",
+            ),
+            mirror_depth=Gauge(
+                "mirror_queue_depth",
+                "Shadow copies of requests waiting for the candidate.",
+                endpoint,
+                namespace=ns,
+                registry=registry,
+                multiprocess_mode="livesum",
+            ),
+            mirror_dropped=Counter(
+                "mirror_dropped",
+                "Shadow copies of requests dropped because the mirror's queue was full.",
+                endpoint,
+                namespace=ns,
+                registry=registry,
+            ),
+            mirror_batch=Histogram(
+                "mirror_batch_size",
+                "Shadow copies served by one candidate model call.",
+                endpoint,
+                namespace=ns,
+                registry=registry,
+                buckets=BATCH_BUCKETS,
+            ),
+        )
+
+    def set_depths(self, gauge: Gauge, depths: Mapping[str, int]) -> None:
+        """Set ``gauge`` (:attr:`batch_depth` or :attr:`mirror_depth`) per endpoint."""
+        for endpoint, depth in depths.items():
+            gauge.labels(endpoint).set(depth)
+
+    def count_mirror_drop(self, endpoint: str) -> None:
+        """Count one shadow copy of ``endpoint`` dropped because the queue was full."""
+        child = self._dropped.get(endpoint)
+        if child is None:
+            child = self._dropped[endpoint] = self.mirror_dropped.labels(endpoint)
+        child.inc()
+
+    def observe_mirror_batch(self, endpoint: str, copies: int) -> None:
+        """Record one candidate call that served ``copies`` shadow copies of ``endpoint``."""
+        child = self._batches.get(endpoint)
+        if child is None:
+            child = self._batches[endpoint] = self.mirror_batch.labels(endpoint)
+        child.observe(copies)
+
+
+@dataclass(frozen=True, eq=False)
 class ServingMetrics:
     """The serving path's Prometheus metrics, registered on one registry.
 
@@ -457,7 +380,8 @@ class ServingMetrics:
     - ``queue_seconds{endpoint}``, ``compute_seconds{endpoint}`` histograms of the model call;
     - ``model_load_seconds{endpoint,version}`` gauge: load and warm-up time;
     - the input and output metrics of :class:`ModelDataMetrics`, in :attr:`data`;
-    - the prediction log's metrics of :class:`CaptureMetrics`, in :attr:`capture`.
+    - the prediction log's metrics of :class:`CaptureMetrics`, in :attr:`capture`;
+    - the queue depths and shadow mirror metrics of :class:`QueueMetrics`, in :attr:`queues`.
 
     Attributes:
         registry: The registry the metrics are registered on.
@@ -465,6 +389,7 @@ class ServingMetrics:
             ``None`` in single-process mode.
         data: The input and output metrics.
         capture: The prediction log's metrics.
+        queues: The queue depths and shadow mirror metrics.
     """
 
     registry: CollectorRegistry
@@ -480,6 +405,7 @@ class ServingMetrics:
     process: tuple[Gauge, Gauge, Gauge] | None
     data: ModelDataMetrics
     capture: CaptureMetrics
+    queues: QueueMetrics
     _endpoints: dict[tuple[str, str], EndpointSeries] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -573,6 +499,7 @@ class ServingMetrics:
             process=process,
             data=ModelDataMetrics.create(registry),
             capture=CaptureMetrics.create(registry),
+            queues=QueueMetrics.create(registry),
         )
 
     def endpoint(self, name: str, protocol: str) -> EndpointSeries:
@@ -636,3 +563,19 @@ def _process_gauge(registry: CollectorRegistry, name: str, documentation: str) -
 def _set(setter: Callable[[float], None], value: float | None) -> None:
     if value is not None:
         setter(value)
+
+
+__all__ = [
+    "BATCH_BUCKETS",
+    "CAPTURE_OUTCOMES",
+    "LATENCY_BUCKETS",
+    "PRIMARY",
+    "SCORE_BUCKETS",
+    "BulkHistogram",
+    "CaptureMetrics",
+    "EndpointSeries",
+    "ModelDataMetrics",
+    "QueueMetrics",
+    "RequestSeries",
+    "ServingMetrics",
+]

@@ -24,8 +24,10 @@ protocol routes stay free of monitoring code; a path's parse is cached per endpo
 
 While a process serves, :func:`serving` samples every :data:`SAMPLE_SECONDS`: the
 prediction log's counters (records written, lost, dropped, sampled out; failed writes;
-the backlog), through a :class:`CaptureSampler`, and in multiprocess mode the process's
-memory, CPU time and open files.
+the backlog), through a :class:`CaptureSampler`; the depths of the micro-batch and
+shadow mirror queues, through a :class:`QueueSampler` (also sampled when ``/metrics`` is
+scraped, so that a single process reports them fresh); and in multiprocess mode the
+process's memory, CPU time and open files.
 """
 
 from __future__ import annotations
@@ -47,11 +49,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ferryman.errors import InvalidInputError
 from ferryman.monitoring import EndpointSeries, ServingMetrics
-from ferryman.monitoring.metrics import CaptureMetrics
-from ferryman.serving.runtime import RuntimePool
+from ferryman.monitoring.metrics import CaptureMetrics, QueueMetrics
+from ferryman.serving.batching import MicroBatcher
+from ferryman.serving.runtime import Deployment, RuntimePool
 
 if TYPE_CHECKING:
     from ferryman.capture import CaptureWriter, PredictionLog
+    from ferryman.serving.mirror import Mirror
 
 #: Seconds between samples of the capture writer's counters and, in multiprocess mode, of
 #: a worker's memory, CPU time and open files.
@@ -201,10 +205,18 @@ class MetricsMiddleware:
         return series
 
 
-def routes(metrics: ServingMetrics) -> list[Route]:
-    """``GET /metrics``: the Prometheus text exposition of ``metrics``."""
+def routes(metrics: ServingMetrics, *, sample: Callable[[], None] | None = None) -> list[Route]:
+    """``GET /metrics``: the Prometheus text exposition of ``metrics``.
+
+    Args:
+        metrics: What to expose.
+        sample: Called on the event loop before each exposition, to refresh this
+            process's sampled gauges (e.g. :meth:`QueueSampler.sample`).
+    """
 
     async def exposition(request: Request) -> Response:
+        if sample is not None:
+            sample()
         if metrics.multiprocess_dir is None:
             content = metrics.exposition()
         else:  # reads one file per process: off the event loop
@@ -258,24 +270,69 @@ class CaptureSampler:
         self.metrics.set_pending(writer.pending)
 
 
+class QueueSampler:
+    """Sets the queue depth gauges from the runtime pool's micro-batchers and the mirror.
+
+    Reading a depth costs a ``len`` per queue, so sampling (every few seconds, and at
+    each scrape) adds no work to requests. An endpoint that disappears is set to 0 once.
+
+    Args:
+        metrics: Where to set the depths.
+        pool: The process's runtime pool.
+        mirror: The process's shadow mirror, if any.
+    """
+
+    def __init__(self, metrics: QueueMetrics, pool: RuntimePool, mirror: Mirror | None) -> None:
+        self.metrics = metrics
+        self.pool = pool
+        self.mirror = mirror
+        self._batch_endpoints: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"QueueSampler(metrics={self.metrics!r}, pool={self.pool!r})"
+
+    def sample(self) -> None:
+        """Set ``ferryman_batch_queue_depth`` and ``ferryman_mirror_queue_depth`` now."""
+        live = {
+            runtime.name: _queued(runtime.deployment) + _queued(runtime.candidate)
+            for runtime in self.pool.list()
+        }
+        depths = dict.fromkeys(self._batch_endpoints - live.keys(), 0) | live
+        self._batch_endpoints = set(live)
+        self.metrics.set_depths(self.metrics.batch_depth, depths)
+        if self.mirror is not None:
+            self.metrics.set_depths(self.metrics.mirror_depth, self.mirror.depths())
+
+
+def _queued(deployment: Deployment | None) -> int:
+    """Requests waiting in a deployment's micro-batcher (0 without micro-batching)."""
+    if deployment is None:
+        return 0
+    runner = deployment.runner
+    return runner.queued if isinstance(runner, MicroBatcher) else 0
+
+
 @asynccontextmanager
 async def serving(
     metrics: ServingMetrics,
     capture: PredictionLog | None = None,
     *,
+    queues: QueueSampler | None = None,
     interval: float = SAMPLE_SECONDS,
 ) -> AsyncIterator[None]:
-    """While a server process serves, sample its capture counters and process metrics.
+    """While a server process serves, sample its capture counters, queues and process metrics.
 
     Every ``interval`` seconds: the increases of ``capture``'s writer counters go to
-    ``metrics.capture`` (:class:`CaptureSampler`), and in multiprocess mode the process's
-    memory, CPU time and open files to its per-pid gauges. On exit a last capture sample
-    is taken and, in multiprocess mode, the process is marked dead. With no ``capture``
-    in single-process mode this does nothing.
+    ``metrics.capture`` (:class:`CaptureSampler`), the queue depths to ``metrics.queues``
+    (``queues``), and in multiprocess mode the process's memory, CPU time and open files
+    to its per-pid gauges. On exit a last capture sample is taken and, in multiprocess
+    mode, the process is marked dead. With no ``capture``, no ``queues`` and in
+    single-process mode this does nothing.
 
     Args:
         metrics: The server's metrics.
         capture: The process's prediction log, or ``None`` when nothing is captured.
+        queues: Samples the process's queue depths, or ``None``.
         interval: Seconds between samples.
 
     Raises:
@@ -285,10 +342,10 @@ async def serving(
         raise InvalidInputError(f"interval must be a positive number of seconds, got {interval!r}.")
     sampler = CaptureSampler(metrics.capture, capture.writer) if capture is not None else None
     multiprocess = metrics.multiprocess_dir is not None
-    if sampler is None and not multiprocess:
+    if sampler is None and queues is None and not multiprocess:
         yield
         return
-    task = asyncio.create_task(_sample(metrics, sampler, interval), name="ferryman-sampler")
+    task = asyncio.create_task(_sample(metrics, sampler, queues, interval), name="ferryman-sampler")
     try:
         yield
     finally:
@@ -301,9 +358,16 @@ async def serving(
             metrics.mark_process_dead()
 
 
-async def _sample(metrics: ServingMetrics, sampler: CaptureSampler | None, interval: float) -> None:
+async def _sample(
+    metrics: ServingMetrics,
+    sampler: CaptureSampler | None,
+    queues: QueueSampler | None,
+    interval: float,
+) -> None:
     while True:
         metrics.sample_process()  # does nothing in single-process mode
         if sampler is not None:
             sampler.sample()
+        if queues is not None:
+            queues.sample()
         await asyncio.sleep(interval)

@@ -214,6 +214,9 @@ class Split:
         router: Decides per routing key.
         candidate: The candidate's deployment (loaded and warmed up).
         key: Where sticky routing keys come from; ``None`` routes by request id.
+        stable: The stable version's deployment when the split was made.
+        same_input: Whether the candidate validates requests exactly as ``stable`` does
+            (same signature and endpoint settings), so its rows can be reused.
     """
 
     rollout: RolloutView
@@ -663,13 +666,25 @@ class RuntimePool:
             runtime.split = None  # all traffic on the stable version until it is warm
             return
         split = runtime.split
-        if split is not None and split.rollout == rollout and split.candidate is candidate:
+        stable = runtime.deployment
+        if (
+            split is not None
+            and split.rollout == rollout
+            and split.candidate is candidate
+            and split.stable is stable
+        ):
             return
         runtime.split = Split(
             rollout=rollout,
             router=Router(weight=rollout.weight, salt=rollout.salt, mirror=rollout.mirror),
             candidate=candidate,
             key=rollout.key,
+            stable=stable,
+            # Same signature and endpoint settings: the stable version's validated rows
+            # are the candidate's too (shadow copies reuse them, and can share calls).
+            same_input=stable is not None
+            and stable.spec == candidate.spec
+            and stable.version.signature == candidate.version.signature,
         )
 
     async def _loaded_version(
