@@ -12,7 +12,7 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import (
@@ -21,6 +21,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+#: A dotted Python module name (a prefix of the modules python gates may import).
+_MODULE_PREFIX = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
 
 def _default_user() -> str:
@@ -127,6 +130,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Webhooks told when a rollout finishes, switches or rolls back: "
         '[{"url": "https://…", "format": "json"|"slack"}].',
+    )
+    gate_modules: list[Annotated[str, Field(pattern=_MODULE_PREFIX)]] = Field(
+        default_factory=list,
+        description="Module prefixes that python:MODULE:ATTRIBUTE rollout gates may be "
+        "imported from, as JSON, e.g. '[\"my_package.checks\"]'; my_package allows "
+        "my_package.checks but not my_package_extra. Default: none, so python gates are "
+        "refused: a gate runs code in the server, chosen by whoever starts the rollout.",
     )
     drift_monitor: bool = Field(
         default=True,

@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ferryman.cli._app import JsonOption, console, emit, fail, open_registry
+from ferryman.cli._app import JsonOption, console, emit, fail, open_registry, settings
 
 if TYPE_CHECKING:
     from ferryman.rollout.service import RolloutService
@@ -36,8 +36,9 @@ WATCH_LIMIT_SECONDS = 3600.0
 def _service() -> Iterator[RolloutService]:
     from ferryman.rollout.service import RolloutService
 
+    gate_modules = settings().gate_modules
     with open_registry() as registry:
-        yield RolloutService(registry=registry, user=registry.user)
+        yield RolloutService(registry=registry, user=registry.user, gate_modules=gate_modules)
 
 
 def deploy(
@@ -145,7 +146,6 @@ def status(
 
 def _status(endpoint: str) -> dict[str, Any]:
     from ferryman.capture import LogStore
-    from ferryman.cli._app import settings
     from ferryman.monitoring.source import StoreMetricSource
     from ferryman.rollout.status import describe
     from ferryman.store._tables import utcnow

@@ -71,6 +71,10 @@ _NUMBER = r"(\d+(?:\.\d+)?)"
 _DURATION_RE = re.compile(rf"^(?:{_NUMBER}h)?\s*(?:{_NUMBER}m)?\s*(?:{_NUMBER}s)?$")
 
 
+#: The longest duration a rollout option may name (ten years); longer ones are typos.
+MAX_DURATION_SECONDS = 3650 * 86_400.0
+
+
 def parse_duration(text: str | float | int, *, field_name: str = "duration") -> float:
     """Return the seconds in ``text``: ``90``, ``90s``, ``5m``, ``1h30m``.
 
@@ -95,6 +99,11 @@ def parse_duration(text: str | float | int, *, field_name: str = "duration") -> 
             seconds = hours * 3600 + minutes * 60 + secs
     if not math.isfinite(seconds) or seconds < 0:
         raise InvalidInputError(f"Invalid {field_name} {text!r}: expected a duration >= 0")
+    if seconds > MAX_DURATION_SECONDS:
+        raise InvalidInputError(
+            f"Invalid {field_name} {text!r}: expected at most {MAX_DURATION_SECONDS:.0f} "
+            "seconds (ten years)"
+        )
     return seconds
 
 
@@ -179,11 +188,18 @@ class RolloutOptions:
     outcome: str = "binary"
     test: str = "sequential"
 
-    def checked(self, strategy: Strategy) -> RolloutOptions:
+    def checked(self, strategy: Strategy, *, gate_modules: Sequence[str] = ()) -> RolloutOptions:
         """Return these options validated for ``strategy``.
 
+        Args:
+            strategy: The rollout's strategy.
+            gate_modules: Module prefixes ``python:`` gates may be imported from (the
+                ``gate_modules`` setting); empty: every ``python:`` gate is refused.
+
         Raises:
-            InvalidInputError: A value is out of range; the message names the option.
+            InvalidInputError: A value is out of range, or a ``python:`` gate cannot be
+                used (see :meth:`~ferryman.rollout.gates.Gate.from_reference`); the
+                message names the option.
         """
         steps = tuple(float(step) for step in self.steps)
         if not steps or any(not 0 < s <= 100 for s in steps) or list(steps) != sorted(set(steps)):
@@ -195,7 +211,8 @@ class RolloutOptions:
             steps = (*steps, 100.0)
         from ferryman.rollout.gates import GateSet
 
-        GateSet(self.gates, min_samples=max(1, self.min_samples))  # parse errors, now
+        # Parse errors now; python: gates are imported, if their module is allowed.
+        GateSet(self.gates, min_samples=max(1, self.min_samples), allowed_modules=gate_modules)
         if self.failure_limit < 1:
             raise InvalidInputError(
                 f"Invalid failure_limit {self.failure_limit}: expected an integer >= 1"

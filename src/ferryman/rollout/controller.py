@@ -202,7 +202,15 @@ class RolloutController:
         ``primary`` traffic otherwise; ``stable`` in an expression means the stable
         version's primary traffic over the same window.
         """
-        gates = GateSet(rollout.options.gates, min_samples=rollout.options.min_samples)
+        # Functions named by python: gates are imported here, at each evaluation: one this
+        # process cannot import (or may not: the service's gate_modules) makes its gate
+        # inconclusive instead of stopping the others.
+        gates = GateSet(
+            rollout.options.gates,
+            min_samples=rollout.options.min_samples,
+            import_now=False,
+            allowed_modules=self.service.gate_modules,
+        )
         if self.metrics is None:
             return GateSetResult(status="inconclusive", results=())
         until = max(now, rollout.stage_started_at) + _EPSILON

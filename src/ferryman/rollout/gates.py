@@ -1,7 +1,9 @@
 """Gates: conditions over windowed metrics that let a rollout advance or roll it back.
 
 A gate is a condition such as ``error_rate < 0.01`` or ``p99_latency_ms < 1.2 * stable``
-(the language of :mod:`ferryman.monitoring._expressions`), or a Python callable. It is
+(the language of :mod:`ferryman.monitoring._expressions`), or a Python callable, given as
+a function (:meth:`Gate.from_callable`) or, where gates are stored as text (a server-side
+rollout), by its import path ``python:MODULE:ATTRIBUTE`` (:meth:`Gate.from_reference`). It is
 evaluated over the candidate's window, and ``stable`` stands for the same metric over the
 stable version's window. The answer is one of three:
 
@@ -19,30 +21,34 @@ inconclusive. Results serialise to JSON dicts, stored as evidence in a rollout's
 from __future__ import annotations
 
 import builtins
+import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final
 
 from ferryman.errors import InvalidInputError
 from ferryman.monitoring._expressions import OPERATOR_WORDS, Condition, parse_condition
-from ferryman.monitoring.base import METRIC_CATALOGUE, Measurement, MetricSource, WindowSelector
-
-#: What a gate says about a window.
-GateStatus = Literal["pass", "fail", "inconclusive"]
-
-#: What a callable gate may return: a status, or ``True`` (pass) / ``False`` (fail).
-GateVerdict = GateStatus | bool
+from ferryman.monitoring.base import METRIC_CATALOGUE, MetricSource, WindowSelector
+from ferryman.rollout._callable_gates import (
+    CALLABLE_PREFIX,
+    STATUS_BY_TEXT,
+    STATUSES,
+    GateCheck,
+    GateMeasurements,
+    GateOutcome,
+    GateStatus,
+    GateVerdict,
+    RecordingMeasurements,
+    check_allowed_modules,
+    check_reference,
+    is_reference,
+    outcome_of,
+    resolve_callable,
+)
 
 #: Samples a candidate window needs before a gate can decide, unless configured.
 DEFAULT_MIN_SAMPLES: Final = 100
-
-_STATUSES: Final[tuple[str, ...]] = get_args(GateStatus)
-_STATUS_BY_TEXT: Final[Mapping[str, GateStatus]] = {
-    "pass": "pass",
-    "fail": "fail",
-    "inconclusive": "inconclusive",
-}
 
 logger = logging.getLogger("ferryman.rollout")
 
@@ -55,9 +61,9 @@ class GateResult:
         gate: The gate's name (its canonical expression unless named otherwise).
         status: ``"pass"``, ``"fail"`` or ``"inconclusive"``.
         observed: The metric's value in the candidate window; ``None`` when there was no
-            data, or for a callable gate.
+            data, or for a callable gate that returned no :class:`GateOutcome` value.
         threshold: The right-hand side's value (``1.2 * stable`` evaluated); ``None`` when
-            it could not be computed, or for a callable gate.
+            it could not be computed, or for a callable gate that returned none.
         samples: What the candidate's value rests on (requests, rows or compared rows;
             requests for a callable gate).
         min_samples: The samples the gate needed to decide.
@@ -103,10 +109,10 @@ class GateResult:
             InvalidInputError: A field is missing or the status is unknown.
         """
         try:
-            status = _STATUS_BY_TEXT.get(data["status"])
+            status = STATUS_BY_TEXT.get(data["status"])
             if status is None:
                 raise InvalidInputError(
-                    f"Unknown gate status {data['status']!r}. Available: {', '.join(_STATUSES)}."
+                    f"Unknown gate status {data['status']!r}. Available: {', '.join(STATUSES)}."
                 )
             return cls(
                 gate=str(data["gate"]),
@@ -121,54 +127,6 @@ class GateResult:
             )
         except KeyError as exc:
             raise InvalidInputError(f"Gate result is missing the field {exc.args[0]!r}.") from None
-
-
-class GateMeasurements:
-    """What a callable gate reads: catalogue metrics over the candidate's (and stable's) window.
-
-    Args:
-        source: Where metrics come from.
-        candidate: The candidate's window.
-        stable: The stable version's window, or ``None`` when there is none.
-    """
-
-    def __init__(
-        self, *, source: MetricSource, candidate: WindowSelector, stable: WindowSelector | None
-    ) -> None:
-        self.source = source
-        self.candidate_window = candidate
-        self.stable_window = stable
-
-    @property
-    def has_stable(self) -> bool:
-        """Whether a stable window was given."""
-        return self.stable_window is not None
-
-    def candidate(self, metric: str, labels: Mapping[str, str] | None = None) -> Measurement:
-        """Measure ``metric`` over the candidate's window.
-
-        Raises:
-            UnknownMetricError: As :meth:`MetricSource.measure`.
-        """
-        return self.source.measure(metric, dict(labels or {}), self.candidate_window)
-
-    def stable(self, metric: str, labels: Mapping[str, str] | None = None) -> Measurement:
-        """Measure ``metric`` over the stable version's window.
-
-        Raises:
-            InvalidInputError: There is no stable window (check :attr:`has_stable`).
-            UnknownMetricError: As :meth:`MetricSource.measure`.
-        """
-        if self.stable_window is None:
-            raise InvalidInputError(
-                "This evaluation has no stable version to compare with; check "
-                "GateMeasurements.has_stable before reading stable metrics."
-            )
-        return self.source.measure(metric, dict(labels or {}), self.stable_window)
-
-
-#: A Python gate: reads measurements, returns a verdict.
-GateCheck = Callable[[GateMeasurements], GateVerdict]
 
 
 class Gate:
@@ -212,7 +170,9 @@ class Gate:
         """Build a gate from a Python function.
 
         ``check`` receives a :class:`GateMeasurements` and returns ``"pass"``, ``"fail"``,
-        ``"inconclusive"``, ``True`` (pass) or ``False`` (fail). It runs only once the
+        ``"inconclusive"``, ``True`` (pass) or ``False`` (fail), or a :class:`GateOutcome`
+        (one of those with the observed value and threshold, recorded in the result's
+        ``observed`` and ``threshold``). It runs only once the
         candidate window holds ``min_samples`` requests (``request_count``). A ``pass``
         that read a measurement with no data (``value is None``) counts as inconclusive,
         and an exception raised by ``check`` makes the result inconclusive (logged on
@@ -236,6 +196,65 @@ class Gate:
         gate._setup(name=name, condition=None, check=check, min_samples=min_samples)
         return gate
 
+    @classmethod
+    def from_reference(
+        cls,
+        reference: str,
+        *,
+        min_samples: int | None = None,
+        import_now: bool = True,
+        allowed_modules: Sequence[str] = (),
+    ) -> Gate:
+        """Build a gate from the import path of a function: ``python:MODULE:ATTRIBUTE``.
+
+        The function is called as :meth:`from_callable`'s ``check`` is, with the same
+        guarantees. The gate's name is the reference, which is how a stored rollout
+        keeps it. The rollout controller builds its gates with ``import_now=False``, so
+        the function is imported at each evaluation in the process that evaluates (the
+        server); one it cannot or may not import is inconclusive (logged), never a pass.
+
+        Args:
+            reference: E.g. ``python:my_package.checks:latency_ok``; ``ATTRIBUTE`` may
+                be dotted (``Checks.latency_ok``). Standard-library modules are refused.
+            min_samples: As for :class:`Gate`.
+            import_now: Import the function now, so a mistake is reported here (when a
+                rollout is created); ``False`` checks only the form and leaves the
+                import to each evaluation.
+            allowed_modules: Module prefixes the function may come from (``gate_modules``
+                setting; ``my_package`` allows ``my_package.checks``); default: none.
+
+        Raises:
+            InvalidInputError: The reference or a prefix is malformed; with
+                ``import_now``, also when the module is not allowed or cannot be
+                imported, the attribute does not exist or is not callable.
+
+        Examples:
+            >>> Gate.from_reference("python:my_package.checks:latency_ok", import_now=False)
+            Gate.from_reference('python:my_package.checks:latency_ok')
+        """
+        text = check_reference(reference)
+        modules = check_allowed_modules(allowed_modules)
+        check = resolve_callable(text, allowed_modules=modules) if import_now else None
+        gate = cls.__new__(cls)
+        gate._setup(name=text, condition=None, check=check, min_samples=min_samples)
+        gate.reference = text
+        gate.allowed_modules = modules
+        return gate
+
+    @classmethod
+    def parse(
+        cls, text: str, *, import_now: bool = True, allowed_modules: Sequence[str] = ()
+    ) -> Gate:
+        """Build a gate from its stored text: a condition, or ``python:MODULE:ATTRIBUTE``.
+
+        Raises:
+            InvalidExpressionError, UnknownMetricError, InvalidInputError: As
+                :class:`Gate` or :meth:`from_reference`.
+        """
+        if isinstance(text, str) and is_reference(text):
+            return cls.from_reference(text, import_now=import_now, allowed_modules=allowed_modules)
+        return cls(text)
+
     def _setup(
         self,
         *,
@@ -250,10 +269,21 @@ class Gate:
         self.condition = condition
         self.expression = str(condition) if condition is not None else None
         self.check = check
+        #: The ``python:MODULE:ATTRIBUTE`` text of a gate built from a reference.
+        self.reference: str | None = None
+        #: The module prefixes a referenced function may be imported from.
+        self.allowed_modules: tuple[str, ...] = ()
         self.min_samples = None if min_samples is None else _check_min_samples(min_samples)
 
     def __repr__(self) -> str:
         args = [repr(self.expression)] if self.expression is not None else []
+        if self.reference is not None:
+            args = [repr(self.reference)]
+            if self.min_samples is not None:
+                args.append(f"min_samples={self.min_samples}")
+            if self.allowed_modules:
+                args.append(f"allowed_modules={self.allowed_modules!r}")
+            return f"Gate.from_reference({', '.join(args)})"
         if self.check is not None:
             args = [repr(self.name), getattr(self.check, "__qualname__", repr(self.check))]
         elif self.name != self.expression:
@@ -291,7 +321,7 @@ class Gate:
         Raises:
             UnknownMetricError: The source does not know the gate's metric.
             InvalidInputError: ``default_min_samples`` is not an integer >= 1, or a
-                callable returned something other than a verdict.
+                callable returned something other than a verdict or a GateOutcome.
         """
         needed = (
             self.min_samples
@@ -374,56 +404,82 @@ class Gate:
         stable: WindowSelector | None,
         needed: int,
     ) -> GateResult:
-        assert self.check is not None  # only callable gates get here
         requests = source.measure("request_count", {}, candidate).samples
 
-        def result(status: GateStatus, reason: str) -> GateResult:
+        def result(
+            status: GateStatus, reason: str, outcome: GateOutcome | None = None
+        ) -> GateResult:
             return GateResult(
                 gate=self.name,
                 status=status,
-                observed=None,
-                threshold=None,
+                observed=outcome.observed if outcome is not None else None,
+                threshold=outcome.threshold if outcome is not None else None,
                 samples=requests,
                 min_samples=needed,
                 reason=reason,
             )
 
+        check = self.check
+        if check is None and self.reference is not None:  # imported where it is evaluated
+            try:
+                check = resolve_callable(self.reference, allowed_modules=self.allowed_modules)
+            except InvalidInputError as exc:
+                logger.error(
+                    "Gate %r could not be loaded; counting it inconclusive: %s", self.name, exc
+                )
+                return result("inconclusive", f"the gate could not be loaded: {exc}")
+        if check is None:
+            raise InvalidInputError(f"Gate {self.name!r} has neither a condition nor a check.")
         if requests < needed:
             return result(
                 "inconclusive",
                 f"{requests} requests in the candidate window; the gate decides from {needed} on",
             )
-        reads = _RecordingMeasurements(source=source, candidate=candidate, stable=stable)
+        reads = RecordingMeasurements(source=source, candidate=candidate, stable=stable)
         try:
-            verdict = self.check(reads)
+            returned = check(reads)
         except Exception as exc:
             logger.exception("Gate %r raised while evaluating; counting it inconclusive", self.name)
             return result("inconclusive", f"the gate raised {type(exc).__name__}: {exc}")
-        status = _verdict_status(self.name, verdict)
+        outcome = outcome_of(self.name, returned)
+        status = outcome.status
         if status == "pass" and reads.empty:
             return result(
                 "inconclusive",
                 f"the gate returned pass but read {', '.join(reads.empty)}, which had no data",
+                outcome,
             )
-        return result(status, f"the gate returned {status}")
+        return result(status, outcome.reason or f"the gate returned {status}", outcome)
 
 
 class GateSet:
     """Several gates evaluated together: all pass → pass; any fail → fail; else inconclusive.
 
     Args:
-        gates: Gates, or expressions to build them from. Names must be unique.
+        gates: Gates, or texts to build them from (:meth:`Gate.parse`): expressions, or
+            ``python:MODULE:ATTRIBUTE`` references. Names must be unique.
         min_samples: Samples (integer >= 1) for gates configured without their own.
+        import_now: Import referenced functions now, reporting a mistake here; ``False``
+            imports them at each evaluation (see :meth:`Gate.from_reference`).
+        allowed_modules: As for :meth:`Gate.from_reference`.
 
     Raises:
-        InvalidInputError: Two gates have the same name, or ``min_samples`` is invalid.
+        InvalidInputError: Two gates have the same name, ``min_samples`` is invalid, or
+            a reference is (as :meth:`Gate.from_reference`).
         InvalidExpressionError, UnknownMetricError: An expression is invalid.
     """
 
     def __init__(
-        self, gates: Iterable[Gate | str] = (), *, min_samples: int = DEFAULT_MIN_SAMPLES
+        self,
+        gates: Iterable[Gate | str] = (),
+        *,
+        min_samples: int = DEFAULT_MIN_SAMPLES,
+        import_now: bool = True,
+        allowed_modules: Sequence[str] = (),
     ) -> None:
-        built = [gate if isinstance(gate, Gate) else Gate(gate) for gate in gates]
+        modules = check_allowed_modules(allowed_modules)
+        parse = functools.partial(Gate.parse, import_now=import_now, allowed_modules=modules)
+        built = [gate if isinstance(gate, Gate) else parse(gate) for gate in gates]
         names = [gate.name for gate in built]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
@@ -512,40 +568,6 @@ def combine_statuses(statuses: Iterable[GateStatus]) -> GateStatus:
     return "pass"
 
 
-class _RecordingMeasurements(GateMeasurements):
-    """Remembers which reads had no data, so a pass built on them is not trusted."""
-
-    def __init__(
-        self, *, source: MetricSource, candidate: WindowSelector, stable: WindowSelector | None
-    ) -> None:
-        super().__init__(source=source, candidate=candidate, stable=stable)
-        self.empty: builtins.list[str] = []
-
-    def candidate(self, metric: str, labels: Mapping[str, str] | None = None) -> Measurement:
-        return self._note("candidate", metric, super().candidate(metric, labels))
-
-    def stable(self, metric: str, labels: Mapping[str, str] | None = None) -> Measurement:
-        return self._note("stable", metric, super().stable(metric, labels))
-
-    def _note(self, window: str, metric: str, measurement: Measurement) -> Measurement:
-        if measurement.value is None:
-            self.empty.append(f"{metric} ({window})")
-        return measurement
-
-
-def _verdict_status(name: str, verdict: object) -> GateStatus:
-    if verdict is True:
-        return "pass"
-    if verdict is False:
-        return "fail"
-    if isinstance(verdict, str) and verdict in _STATUS_BY_TEXT:
-        return _STATUS_BY_TEXT[verdict]
-    raise InvalidInputError(
-        f"Gate {name!r} returned {verdict!r}; expected 'pass', 'fail', 'inconclusive', "
-        "True or False."
-    )
-
-
 def _check_min_samples(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInputError(f"Invalid min_samples {value!r}: expected an integer >= 1.")
@@ -562,10 +584,12 @@ def _optional_float(value: Any) -> float | None:
 
 
 __all__ = [
+    "CALLABLE_PREFIX",
     "DEFAULT_MIN_SAMPLES",
     "Gate",
     "GateCheck",
     "GateMeasurements",
+    "GateOutcome",
     "GateResult",
     "GateSet",
     "GateSetResult",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import builtins
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -67,15 +67,22 @@ class RolloutService:
         registry: The model registry (its database is the metadata store); it resolves
             references and moves aliases when a rollout finishes.
         user: Who is acting; recorded in events and the audit log.
+        gate_modules: Module prefixes ``python:MODULE:ATTRIBUTE`` gates may be imported
+            from, when a rollout starts and at each evaluation (the ``gate_modules``
+            setting, ``FERRYMAN_GATE_MODULES``); empty: ``python:`` gates are refused.
     """
 
-    def __init__(self, *, registry: Registry, user: str) -> None:
+    def __init__(self, *, registry: Registry, user: str, gate_modules: Sequence[str] = ()) -> None:
         self.registry = registry
         self.database = registry.database
         self.user = user
+        self.gate_modules = tuple(gate_modules)
 
     def __repr__(self) -> str:
-        return f"RolloutService(registry={self.registry!r}, user={self.user!r})"
+        return (
+            f"RolloutService(registry={self.registry!r}, user={self.user!r}, "
+            f"gate_modules={self.gate_modules!r})"
+        )
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -181,7 +188,7 @@ class RolloutService:
                 not resolve.
         """
         strategy = Strategy.parse(strategy) if isinstance(strategy, str) else strategy
-        options = (options or RolloutOptions()).checked(strategy)
+        options = (options or RolloutOptions()).checked(strategy, gate_modules=self.gate_modules)
         candidate = self.registry.get_version(model, include_profile=False)
         with self.database.write() as session:
             row = session.scalars(

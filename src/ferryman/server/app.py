@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from ferryman.capture import EndpointCapture, LogStore, PredictionLog, PrivacyPolicy
 from ferryman.config import Settings
-from ferryman.drift.monitor import TrafficWindow
+from ferryman.drift.traffic import TrafficWindow
 from ferryman.errors import FerrymanError, PredictionError, PredictionTimeoutError
 from ferryman.monitoring import ServingMetrics
 from ferryman.monitoring.alerts import AlertEngine, AlertRule, Webhook, WebhookNotifier
@@ -41,6 +41,7 @@ from ferryman.rollout.controller import RolloutController, process_identity
 from ferryman.rollout.service import RolloutService
 from ferryman.security import TokenService
 from ferryman.server import (
+    alerts,
     control,
     diff,
     drift,
@@ -96,7 +97,9 @@ def create_app(
         serving_metrics = ServingMetrics.create(
             CollectorRegistry(), multiprocess_dir=settings.metrics_multiproc_dir
         )
-    rollouts = RolloutService(registry=registry, user=settings.user)
+    rollouts = RolloutService(
+        registry=registry, user=settings.user, gate_modules=settings.gate_modules
+    )
     holder = process_identity()
 
     def replaced(endpoint: str, rollout_id: int, downtime_seconds: float) -> None:
@@ -131,8 +134,12 @@ def create_app(
         on_endpoints=lambda specs: configure_capture(capture, specs),
     )
     mirror = Mirror(
-        capacity=settings.mirror_queue_size, on_result=shadow_recorder(recorder, capture)
+        capacity=settings.mirror_queue_size,
+        on_result=shadow_recorder(recorder, capture),
+        on_drop=serving_metrics.queues.count_mirror_drop,
+        on_batch=serving_metrics.queues.observe_mirror_batch,
     )
+    queues = metrics.QueueSampler(serving_metrics.queues, pool, mirror)
     context = ServerContext(
         settings=settings,
         registry=registry,
@@ -204,7 +211,7 @@ def create_app(
                     await run_in_threadpool(drift_monitor.start)
                 mirror.start()
                 controller.start()
-                async with metrics.serving(recorded, capture=capture):
+                async with metrics.serving(recorded, capture=capture, queues=queues):
                     yield
             finally:
                 gc.unfreeze()
@@ -221,7 +228,7 @@ def create_app(
                 await run_in_threadpool(opened.close)
 
     app = Starlette(
-        routes=[*_routes(context), *metrics.routes(recorded)],
+        routes=[*_routes(context), *metrics.routes(recorded, sample=queues.sample)],
         middleware=middleware(context, recorded),
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
@@ -378,6 +385,7 @@ def _routes(context: ServerContext) -> list[BaseRoute]:
         *_log_routes(context),
         *rollouts.routes(context, lambda: StoreMetricSource(context.registry.database)),
         *drift.routes(context),
+        *alerts.routes(context),
         *oip_v2.routes(context),
         *mlflow.routes(context),
         *health.routes(context),

@@ -16,13 +16,19 @@ from __future__ import annotations
 import ipaddress
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ferryman.security import Principal, Role, TokenService
 from ferryman.security.roles import Permission
+from ferryman.server.errors import Protocol as ErrorProtocol
+from ferryman.server.errors import error_response
+from ferryman.server.middleware import request_id
 from ferryman.serving.codecs.base import dumps
 
 #: Routes anyone may call: liveness and readiness, in every protocol's spelling.
@@ -92,6 +98,8 @@ def required_permission(
         return Requirement(Permission.READ_LOGS, match["endpoint"] if match else None)
     if method in _READ_METHODS:
         return Requirement(Permission.READ)
+    if path.startswith("/v1/alerts"):  # the route checks the rule's endpoint scope
+        return Requirement(Permission.MANAGE_ENDPOINTS, scoped_by_route=True)
     if path.startswith("/v1/endpoints"):
         match = _ENDPOINT_PATH.match(path)
         return Requirement(Permission.MANAGE_ENDPOINTS, match["endpoint"] if match else None)
@@ -213,6 +221,47 @@ def principal_of(scope: Scope) -> Principal | None:
     state = scope.get("state") or {}
     found = state.get("principal")
     return found if isinstance(found, Principal) else None
+
+
+def log_reading_route(
+    path: str, produce: Callable[[Request, str], Awaitable[Response]], *, why: str
+) -> Route:
+    """A ``GET`` route showing an endpoint's captured data, for callers who may read its logs.
+
+    On top of the permission :class:`AuthMiddleware` checked, the principal needs
+    ``read_logs`` on the endpoint named by the path's ``{endpoint}``; otherwise the answer
+    is 403 with a native error body (``code`` ``forbidden``) ending with ``why``. Without a
+    principal (no authentication layer in front) everything is allowed. Any exception
+    ``produce`` raises becomes a native error response, never a crash.
+
+    Args:
+        path: The route's path, with an ``{endpoint}`` parameter.
+        produce: Answers ``(request, endpoint)`` once the caller is allowed.
+        why: Why the route needs ``read_logs``, e.g. ``"the drift report shows captured
+            values"``.
+
+    Returns:
+        The route.
+    """
+
+    async def answer(request: Request) -> Response:
+        rid = request_id(request.scope)
+        endpoint = request.path_params["endpoint"]
+        principal = principal_of(request.scope)
+        if principal is not None and not principal.can(Permission.READ_LOGS, endpoint):
+            body = {
+                "error": f"token {principal.name!r} (role {principal.role}) may not "
+                f"{Permission.READ_LOGS.value} on endpoint {endpoint!r}; {why}",
+                "code": "forbidden",
+                "request_id": rid,
+            }
+            return Response(dumps(body), status_code=403, media_type="application/json")
+        try:
+            return await produce(request, endpoint)
+        except Exception as exc:  # every failure becomes an error body, never a crash
+            return error_response(exc, protocol=ErrorProtocol.NATIVE, request_id=rid)
+
+    return Route(path, answer, methods=["GET"])
 
 
 def _token_from(scope: Scope) -> str | None:

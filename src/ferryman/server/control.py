@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from ferryman.errors import InvalidInputError
 from ferryman.registry import Registry
-from ferryman.server import drift, logs, rollouts
+from ferryman.server import alerts, drift, logs, rollouts
 from ferryman.server._context import ServerContext, parse_body
 from ferryman.server.auth import principal_of
 from ferryman.server.errors import Protocol, error_response
@@ -297,6 +297,7 @@ def openapi_schemas() -> dict[str, Any]:
     for name, model in {**BODIES, **rollouts.BODIES}.items():
         schemas[name] = model.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(logs.SCHEMAS)
+    schemas.update(alerts.SCHEMAS)
     return schemas
 
 
@@ -402,6 +403,7 @@ def openapi_paths() -> dict[str, Any]:
         **rollouts.openapi_paths(op),
         **drift.openapi_paths(op),
         **logs.openapi_paths(op),
+        **alerts.openapi_paths(op),
     }
 
 

@@ -107,7 +107,11 @@ def routes(context: ServerContext, metrics: Callable[[], MetricSource | None]) -
     def service(request: Request) -> RolloutService:
         principal = principal_of(request.scope)
         user = principal.name if principal is not None else context.settings.user
-        return RolloutService(registry=context.registry.acting_as(user), user=user)
+        return RolloutService(
+            registry=context.registry.acting_as(user),
+            user=user,
+            gate_modules=context.settings.gate_modules,
+        )
 
     async def parse(request: Request, model: type[BaseModel], *, optional: bool) -> Any:
         limit = context.settings.max_body_bytes
