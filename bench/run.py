@@ -45,6 +45,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(script="drift/data_drift.py", smoke_flags=("--smoke",)),
     Benchmark(script="drift/concept.py", smoke_flags=("--smoke",)),
     Benchmark(script="capture/serving_overhead.py", smoke_flags=("--smoke",)),
+    Benchmark(script="capture/writer_micro.py", smoke_flags=("--smoke",)),
+    Benchmark(script="monitoring/recorder_micro.py", smoke_flags=("--smoke",)),
 )
 
 

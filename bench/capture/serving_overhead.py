@@ -46,14 +46,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,22 +64,19 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "bench" / "serving"), str(ROOT / "bench")]
 
-from _arguments import positive_int  # noqa: E402
-from _report import machine_info, machine_lines, markdown_table, write_json  # noqa: E402
+from _report import machine_lines, markdown_table  # noqa: E402
 from _requests import Target, native_body, probabilities_field  # noqa: E402
 from _servers import (  # noqa: E402
     Server,
     Servers,
     clean_environment,
     free_port,
-    missing_tool,
-    server_cpus,
 )
 from _serving_report import result_row, target_entry, target_table  # noqa: E402
+from _session import Run, breast_cancer, failed_contenders, parser  # noqa: E402
 from _timing import median_ratio, summarize  # noqa: E402
 from _wrk import Config, WrkResult, measure, summarize_runs  # noqa: E402
 
-RESULTS_DIR = ROOT / "bench" / "results"
 RESULT_FILE = "capture_serving_overhead.json"
 
 #: The endpoints, in the order of even rounds; the second is the baseline.
@@ -382,77 +375,28 @@ def capture_thread_lines(thread: Mapping[str, Any]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the report and write the JSON; return the exit status."""
     args = _parser().parse_args(argv)
-    base = SMOKE if args.smoke else FULL
-    config = Config(
-        rounds=args.rounds or base.rounds,
-        seconds=args.seconds or base.seconds,
-        warmup_seconds=base.warmup_seconds,
-        pause_seconds=base.pause_seconds,
-    )
-    problem = missing_tool()
+    run = Run(args, FULL, SMOKE)
+    problem = run.missing_tool()
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    server_cpu, wrk_cpu = server_cpus()
-    if args.output_dir is not None:
-        output_dir: Path = args.output_dir
-    elif args.smoke:
-        output_dir = Path(tempfile.mkdtemp(prefix="ferryman-bench-smoke-"))
-    else:
-        output_dir = RESULTS_DIR
-    started = datetime.now(UTC)
-    load_before = os.getloadavg()
-    start = time.perf_counter()
-
-    def progress(message: str) -> None:
-        print(f"[{time.perf_counter() - start:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-    from sklearn.datasets import load_breast_cancer
-
-    data = load_breast_cancer(as_frame=True)
-    X: pd.DataFrame = data.data
-    y: np.ndarray = data.target.to_numpy()
+    X, y = breast_cancer()
     model = fit_model(X, y)
-    with tempfile.TemporaryDirectory(prefix="ferryman-bench-capture-") as tmp:
-        workdir = Path(tmp)
-        servers = Servers(log_dir=workdir, cpu=server_cpu)
-        try:
-            document = _run(
-                config,
-                X,
-                y,
-                model,
-                workdir=workdir,
-                servers=servers,
-                wrk_cpu=wrk_cpu,
-                progress=progress,
-            )
-        finally:
-            servers.stop_all()
-    document = {
-        "benchmark": "capture-serving-overhead",
-        "smoke": args.smoke,
-        "command": shlex.join(sys.orig_argv),
-        "started_at": started.replace(microsecond=0).isoformat(),
-        "duration_s": time.perf_counter() - start,
-        "config": {
-            "rounds": config.rounds,
-            "seconds": config.seconds,
-            "warmup_seconds": config.warmup_seconds,
-            "pause_seconds": config.pause_seconds,
-        },
-        "machine": machine_info(),
-        "cpus": {"server": server_cpu, "wrk": wrk_cpu},
-        # Other work on the machine skews everything; the 1-minute load average says how much.
-        "load_average": {"start": load_before[0], "end": os.getloadavg()[0]},
-        **document,
-    }
+    with run.servers("ferryman-bench-capture-") as (workdir, servers):
+        results = _run(
+            run.config,
+            X,
+            y,
+            model,
+            workdir=workdir,
+            servers=servers,
+            wrk_cpu=run.wrk_cpu,
+            progress=run.progress,
+        )
+    document = run.document("capture-serving-overhead", results)
     document["targets"] = evaluate_targets(document)
-    path = output_dir / RESULT_FILE
-    write_json(path, document)
-    print("\n".join(report_lines(document)))
-    print(f"\nResults written to {path}")
-    failed = [name for name, result in document["results"].items() if result["non_2xx"]]
+    run.write(RESULT_FILE, document, report_lines(document))
+    failed = failed_contenders(document["results"])
     if failed:
         print(f"error: error responses from {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -556,29 +500,14 @@ def _start(servers: Servers, home: Path, workdir: Path) -> Server:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Measure Ferryman's serving path with prediction capture at 100 % "
-        "against capture off, with wrk."
+    return parser(
+        "Measure Ferryman's serving path with prediction capture at 100 % "
+        "against capture off, with wrk.",
+        RESULT_FILE,
+        FULL,
+        SMOKE,
+        "1 round of 1 s; results go to a temporary directory unless --output-dir is given",
     )
-    parser.add_argument(
-        "--smoke",
-        action="store_true",
-        help="1 round of 1 s; results go to a temporary directory unless --output-dir is given",
-    )
-    parser.add_argument(
-        "--output-dir", type=Path, help=f"directory for {RESULT_FILE} (default: bench/results)"
-    )
-    parser.add_argument(
-        "--rounds",
-        type=positive_int,
-        help=f"measured rounds (default: {FULL.rounds}; smoke: {SMOKE.rounds})",
-    )
-    parser.add_argument(
-        "--seconds",
-        type=positive_int,
-        help=f"seconds per measured run (default: {FULL.seconds}; smoke: {SMOKE.seconds})",
-    )
-    return parser
 
 
 if __name__ == "__main__":

@@ -18,7 +18,11 @@ the others. Measured in the same run, with the contenders interleaved round by r
 Workloads: 1-row requests at 1, 16 and 64 connections and 32-row requests at 16. Then
 micro-batching: a ``HistGradientBoostingClassifier`` served by two Ferryman endpoints,
 one with ``max_batch_size=32, max_latency_ms=5`` and one unbatched, at 64 connections,
-next to the model's own time for ``predict_proba`` on 32 rows.
+next to the model's own time for ``predict_proba`` on 32 rows; then both endpoints
+open-loop (``_open_loop.py``, Poisson arrivals) at half the unbatched closed-loop
+capacity, and the batched one at half its own, with the server's ``/metrics`` histograms
+of queue and compute time read around each run. A closed loop keeps the p99 above
+``64 / throughput`` (Little's law), so the p99 target is judged on the open-loop runs.
 
 Every contender's answer is checked once against the model's own probabilities before it
 is measured. Each (workload, contender) gets a warm-up run, then ``--rounds`` measured
@@ -39,15 +43,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import shlex
+import math
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -57,14 +58,15 @@ import joblib
 import numpy as np
 import orjson
 import pandas as pd
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(ROOT / "bench")]
 
 import _mlserver  # noqa: E402
-from _arguments import positive_int  # noqa: E402
-from _report import machine_info, write_json  # noqa: E402
+import _open_loop  # noqa: E402
+from _report import format_seconds  # noqa: E402
 from _requests import (  # noqa: E402
     Target,
     ferryman_v2_body,
@@ -74,24 +76,12 @@ from _requests import (  # noqa: E402
     tensor_v2_body,
     v2_probabilities,
 )
-from _servers import (  # noqa: E402
-    Servers,
-    clean_environment,
-    free_port,
-    missing_tool,
-    server_cpus,
-)
+from _servers import Servers, clean_environment, free_port  # noqa: E402
 from _serving_report import RATIOS, evaluate_targets, report_lines  # noqa: E402
-from _wrk import (  # noqa: E402
-    Config,
-    measure,
-    summarize_runs,
-    throughput_ratio,
-    wrk_path,
-)
+from _session import Run, breast_cancer, parser  # noqa: E402
+from _wrk import Config, measure, summarize_runs, throughput_ratio, wrk_path  # noqa: E402
 
 FLOOR_APP = HERE / "floor_app.py"
-RESULTS_DIR = ROOT / "bench" / "results"
 RESULT_FILE = "serving.json"
 
 #: The contenders on the logistic regression, in the order of even rounds.
@@ -99,6 +89,18 @@ CONTENDERS = ("ferryman-native", "ferryman-v2", "mlserver", "floor")
 MAX_BATCH_SIZE = 32
 MAX_LATENCY_MS = 5.0
 BATCH_CONNECTIONS = 64
+#: The endpoint each micro-batching contender posts to.
+BATCH_ENDPOINTS = {"batched": "hgb-batched", "unbatched": "hgb"}
+#: Open-loop rates, as a fraction of a closed-loop capacity measured in the same run.
+OPEN_LOOP_LOAD = 0.5
+OPEN_LOOP_SEED = 0
+#: The server's histograms of a model call read around each open-loop run.
+SERVER_HISTOGRAMS = {"queue_s": "ferryman_queue_seconds", "compute_s": "ferryman_compute_seconds"}
+#: Seconds between reads of ``/metrics`` until two agree, and the most reads: requests
+#: a closed-loop run left queued are still served after it, and a request is recorded
+#: once its response is sent, a moment after the generator has read it.
+METRICS_SETTLE_S = 0.2
+METRICS_SETTLE_READS = 100
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,147 @@ def batch_time(model_file: Path, rows: np.ndarray, cpu: int | None) -> dict[str,
     return timings
 
 
+def read_histograms(base_url: str, endpoint: str) -> dict[str, dict[float, float]]:
+    """Read the cumulative buckets of the server's model-call histograms for ``endpoint``.
+
+    Returns:
+        For each key of :data:`SERVER_HISTOGRAMS`, the count of observations at or
+        below each upper bound in seconds (``math.inf`` included); empty before the
+        endpoint's first model call.
+
+    Raises:
+        RuntimeError: ``/metrics`` did not answer 200.
+    """
+    response = httpx.get(f"{base_url}/metrics", timeout=30.0)
+    if response.status_code != 200:
+        raise RuntimeError(f"GET /metrics answered {response.status_code}: {response.text[:500]}")
+    names = {f"{metric}_bucket": key for key, metric in SERVER_HISTOGRAMS.items()}
+    buckets: dict[str, dict[float, float]] = {key: {} for key in SERVER_HISTOGRAMS}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            key = names.get(sample.name)
+            if key is not None and sample.labels.get("endpoint") == endpoint:
+                bound = float(sample.labels["le"])
+                buckets[key][bound] = buckets[key].get(bound, 0.0) + sample.value
+    return buckets
+
+
+def settled_histograms(base_url: str, endpoint: str) -> dict[str, dict[float, float]]:
+    """:func:`read_histograms` once two reads :data:`METRICS_SETTLE_S` apart agree.
+
+    Raises:
+        RuntimeError: They still moved after :data:`METRICS_SETTLE_READS` reads.
+    """
+    previous = read_histograms(base_url, endpoint)
+    for _ in range(METRICS_SETTLE_READS):
+        time.sleep(METRICS_SETTLE_S)
+        current = read_histograms(base_url, endpoint)
+        if current == previous:
+            return current
+        previous = current
+    raise RuntimeError(
+        f"The {endpoint} endpoint's histograms still moved after {METRICS_SETTLE_READS} reads "
+        f"{METRICS_SETTLE_S} s apart: the server is still answering earlier requests."
+    )
+
+
+def histogram_quantile(
+    before: dict[float, float], after: dict[float, float], fraction: float
+) -> dict[str, float | None]:
+    """A quantile of the observations a cumulative histogram gained between two reads.
+
+    As Prometheus's ``histogram_quantile``: linear interpolation inside the bucket that
+    holds the quantile, and the highest finite bound when that bucket is ``+Inf``.
+
+    Returns:
+        ``count`` (observations gained), ``value_s`` (the interpolated quantile) and
+        ``bucket_le_s`` (the upper bound of its bucket: the quantile is at most that);
+        both ``None`` when nothing was observed.
+    """
+    bounds = sorted(after)
+    gained = [after[bound] - before.get(bound, 0.0) for bound in bounds]
+    count = gained[-1] if gained else 0.0
+    if count <= 0:
+        return {"count": 0.0, "value_s": None, "bucket_le_s": None}
+    rank = fraction * count
+    # The last (+Inf) bucket holds every observation, so some bucket reaches the rank.
+    index = next(i for i, cumulative in enumerate(gained) if cumulative >= rank)
+    lower, below = (bounds[index - 1], gained[index - 1]) if index else (0.0, 0.0)
+    if math.isinf(bounds[index]):
+        return {"count": count, "value_s": lower, "bucket_le_s": None}
+    value = lower + (bounds[index] - lower) * (rank - below) / (gained[index] - below)
+    return {"count": count, "value_s": value, "bucket_le_s": bounds[index]}
+
+
+def measure_open_loop(
+    targets: Mapping[str, Target],
+    rows: pd.DataFrame,
+    capacities: Mapping[str, float],
+    *,
+    base_url: str,
+    seconds: float,
+    workdir: Path,
+    cpu: int | None,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """Load the micro-batching endpoints open-loop below capacity, and read the batcher.
+
+    Runs ``unbatched`` and ``batched`` at :data:`OPEN_LOOP_LOAD` of the unbatched
+    closed-loop capacity, then ``batched`` at that share of its own, each for ``seconds``,
+    reading the endpoint's queue and compute histograms from ``/metrics`` around each.
+
+    Args:
+        targets: The ``batched`` and ``unbatched`` contenders; ``rows``: what each carries.
+        capacities: Each contender's closed-loop requests per second, from this run.
+        base_url: The Ferryman server, for ``/metrics``.
+        seconds: Length of each run; ``workdir``: where the request bodies are written.
+        cpu: The core to pin the generator to (wrk's), or ``None``.
+        progress: Called with a line of text after each run.
+
+    Returns:
+        The settings and one entry per run: contender, endpoint, load, rate, the
+        generator's result and the server's 99th percentiles of queue and compute time.
+    """
+    runs: list[dict[str, Any]] = []
+    for contender, basis in (("unbatched",) * 2, ("batched", "unbatched"), ("batched",) * 2):
+        body_file = workdir / f"open-loop-{contender}.json"
+        body_file.write_bytes(targets[contender].body(rows))
+        rate = OPEN_LOOP_LOAD * capacities[basis]
+        endpoint = BATCH_ENDPOINTS[contender]
+        before = settled_histograms(base_url, endpoint)
+        result = _open_loop.run(
+            targets[contender].url,
+            body_file,
+            rate_per_s=rate,
+            seconds=seconds,
+            connections=BATCH_CONNECTIONS,
+            arrivals="poisson",
+            seed=OPEN_LOOP_SEED,
+            cpu=cpu,
+        )
+        after = settled_histograms(base_url, endpoint)
+        server = {
+            key: histogram_quantile(before[key], after[key], 0.99) for key in SERVER_HISTOGRAMS
+        }
+        runs.append(
+            {
+                "contender": contender,
+                "endpoint": endpoint,
+                "load": f"{OPEN_LOOP_LOAD:.0%} of {basis} capacity",
+                "rate_per_s": rate,
+                "result": result.to_dict(),
+                "server_p99": server,
+            }
+        )
+        p99 = "-" if result.p99_s is None else format_seconds(result.p99_s)
+        progress(
+            f"  open loop {contender:<9} at {rate:7.0f} req/s: {result.achieved_per_s:7.0f} "
+            f"req/s  p99 {p99}  send lag p99 {format_seconds(result.send_lag_p99_s)}"
+        )
+    limit = _open_loop.MAX_SEND_LAG_S
+    return {"seed": OPEN_LOOP_SEED, "seconds": seconds, "max_send_lag_s": limit, "runs": runs}
+
+
 # -- setting up the servers -------------------------------------------------------------------
 
 
@@ -242,13 +385,8 @@ def server_versions(mlserver: str | None) -> dict[str, str | None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the report and write the JSON; return the exit status."""
     args = _parser().parse_args(argv)
-    base = SMOKE if args.smoke else FULL
-    config = Config(
-        rounds=args.rounds or base.rounds,
-        seconds=args.seconds or base.seconds,
-        warmup_seconds=base.warmup_seconds,
-    )
-    problem = missing_tool()
+    run = Run(args, FULL, SMOKE)
+    problem = run.missing_tool()
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -259,67 +397,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         _mlserver.ensure_venv()
         mlserver_version = _mlserver.version()
-    server_cpu, wrk_cpu = server_cpus()
-    if args.output_dir is not None:
-        output_dir: Path = args.output_dir
-    elif args.smoke:
-        output_dir = Path(tempfile.mkdtemp(prefix="ferryman-bench-smoke-"))
-    else:
-        output_dir = RESULTS_DIR
-    started_at = datetime.now(UTC).replace(microsecond=0).isoformat()
-    load_before = os.getloadavg()
-    start = time.perf_counter()
-
-    def progress(message: str) -> None:
-        print(f"[{time.perf_counter() - start:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-    from sklearn.datasets import load_breast_cancer
-
-    data = load_breast_cancer(as_frame=True)
-    X: pd.DataFrame = data.data
-    y: np.ndarray = data.target.to_numpy()
+    X, y = breast_cancer()
     models = fit_models(X, y)
-    with tempfile.TemporaryDirectory(prefix="ferryman-bench-serving-") as tmp:
-        workdir = Path(tmp)
-        servers = Servers(log_dir=workdir, cpu=server_cpu)
-        try:
-            document = _run(
-                config,
-                X,
-                y,
-                models,
-                workdir=workdir,
-                servers=servers,
-                with_mlserver=mlserver_version is not None,
-                wrk_cpu=wrk_cpu,
-                progress=progress,
-            )
-        finally:
-            servers.stop_all()
-    document = {
-        "benchmark": "serving",
-        "smoke": args.smoke,
-        "command": shlex.join(sys.orig_argv),
-        "started_at": started_at,
-        "duration_s": time.perf_counter() - start,
-        "config": {
-            "rounds": config.rounds,
-            "seconds": config.seconds,
-            "warmup_seconds": config.warmup_seconds,
-        },
-        "machine": machine_info(),
-        "servers": server_versions(mlserver_version),
-        "cpus": {"server": server_cpu, "wrk": wrk_cpu},
-        # Other work on the machine skews everything; the 1-minute load average says how much.
-        "load_average": {"start": load_before[0], "end": os.getloadavg()[0]},
-        "skipped": skipped,
-        **document,
-    }
+    with run.servers("ferryman-bench-serving-") as (workdir, servers):
+        results = _run(
+            run.config,
+            X,
+            y,
+            models,
+            workdir=workdir,
+            servers=servers,
+            with_mlserver=mlserver_version is not None,
+            wrk_cpu=run.wrk_cpu,
+            progress=run.progress,
+        )
+    document = run.document(
+        "serving", results, servers=server_versions(mlserver_version), skipped=skipped
+    )
     document["targets"] = evaluate_targets(document)
-    path = output_dir / RESULT_FILE
-    write_json(path, document)
-    print("\n".join(report_lines(document)))
-    print(f"\nResults written to {path}")
+    run.write(RESULT_FILE, document, report_lines(document))
     failed = [
         f"{workload} {name}"
         for workload, results in _all_results(document)
@@ -451,6 +547,18 @@ def _run(
         cpu=wrk_cpu,
         progress=progress,
     )
+    results = {name: summarize_runs(runs[name]) for name in runs}
+    progress(f"micro-batching: open loop, 1 row x {BATCH_CONNECTIONS} conn")
+    open_loop = measure_open_loop(
+        batch_targets,
+        rows,
+        {name: result["requests_per_s"]["median"] for name, result in results.items()},
+        base_url=ferryman.url,
+        seconds=2 * config.seconds,
+        workdir=workdir,
+        cpu=wrk_cpu,
+        progress=progress,
+    )
     batching = {
         "model": "HistGradientBoostingClassifier(random_state=0)",
         "connections": BATCH_CONNECTIONS,
@@ -458,41 +566,33 @@ def _run(
         "max_latency_ms": MAX_LATENCY_MS,
         "batch_s": timings["batch_s"],
         "one_row_s": timings["one_row_s"],
-        "results": {name: summarize_runs(runs[name]) for name in runs},
+        "results": results,
         "ratio": throughput_ratio(runs, "batched", "unbatched"),
+        "open_loop": open_loop,
     }
     return {"workloads": workloads, "batching": batching}
 
 
 def _all_results(document: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     pairs = [(name, workload["results"]) for name, workload in document["workloads"].items()]
-    return [*pairs, ("micro-batching", document["batching"]["results"])]
+    runs = document["batching"]["open_loop"]["runs"]
+    open_loop = {f"{run['contender']}, {run['load']}": run["result"] for run in runs}
+    return [
+        *pairs,
+        ("micro-batching", document["batching"]["results"]),
+        ("micro-batching, open loop", open_loop),
+    ]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Measure Ferryman's server against MLServer and a bare floor with wrk."
-    )
-    parser.add_argument(
-        "--smoke",
-        action="store_true",
-        help="1 round of 1 s per workload, skipping MLServer if its environment is missing; "
+    return parser(
+        "Measure Ferryman's server against MLServer and a bare floor with wrk.",
+        RESULT_FILE,
+        FULL,
+        SMOKE,
+        "1 round of 1 s per workload, skipping MLServer if its environment is missing; "
         "results go to a temporary directory unless --output-dir is given",
     )
-    parser.add_argument(
-        "--output-dir", type=Path, help=f"directory for {RESULT_FILE} (default: bench/results)"
-    )
-    parser.add_argument(
-        "--rounds",
-        type=positive_int,
-        help=f"measured rounds per workload (default: {FULL.rounds}; smoke: {SMOKE.rounds})",
-    )
-    parser.add_argument(
-        "--seconds",
-        type=positive_int,
-        help=f"seconds per measured run (default: {FULL.seconds}; smoke: {SMOKE.seconds})",
-    )
-    return parser
 
 
 if __name__ == "__main__":

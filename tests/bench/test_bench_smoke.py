@@ -7,59 +7,24 @@ asserts how long anything takes.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.bench._smoke import BENCH, smoke_fixtures
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench-smoke")]
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "registry.py"
+SCRIPT = BENCH / "registry.py"
 FLAVORS = ["sklearn", "onnx", "xgboost", "lightgbm", "mlflow", "python"]
 LARGE_MODELS = ["sklearn", "lightgbm", "xgboost"]
 FLAVOR_SUMMARIES = ["register_s", "load_predict_s", "floor_load_predict_s"]
 LARGE_SUMMARIES = ["ferryman_load_s", "floor_load_s", "sha256_s"]
 
 
-@pytest.fixture(scope="module")
-def output_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The directory the smoke run writes its JSON to."""
-    return tmp_path_factory.mktemp("bench-smoke-results")
-
-
-@pytest.fixture(scope="module")
-def smoke_run(
-    tmp_path_factory: pytest.TempPathFactory, output_dir: Path
-) -> subprocess.CompletedProcess[str]:
-    """Run ``bench/registry.py --smoke`` once, from an empty working directory."""
-    # The developer's FERRYMAN_* settings must not reach the benchmark.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FERRYMAN_")}
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--output-dir", str(output_dir)],
-        cwd=tmp_path_factory.mktemp("bench-smoke-cwd"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,  # a hang guard, not a performance assertion
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def results(smoke_run: subprocess.CompletedProcess[str], output_dir: Path) -> dict[str, Any]:
-    """The JSON document the smoke run wrote."""
-    path = output_dir / "registry.json"
-    if not path.is_file():
-        pytest.fail(
-            f"The smoke run wrote no {path}; its stderr ends with:\n{smoke_run.stderr[-3000:]}"
-        )
-    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return document
+smoke_run, results = smoke_fixtures(SCRIPT, "registry.json")
 
 
 def test_registry_benchmark_smoke_run_exits_successfully(

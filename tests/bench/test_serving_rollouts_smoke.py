@@ -9,66 +9,26 @@ the canary answering from both versions, and every shadow copy accounted for.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.bench._smoke import BENCH, NEEDS_WRK, smoke_fixtures
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.xdist_group("bench-smoke"),
-    pytest.mark.skipif(
-        shutil.which("wrk") is None,
-        reason="wrk is not installed (apt-get install -y wrk); the serving benchmark needs it",
-    ),
+    NEEDS_WRK,
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "bench" / "serving" / "rollouts.py"
+SCRIPT = BENCH / "serving" / "rollouts.py"
 ENDPOINTS = ["plain", "canary", "shadow"]
 ROLLOUTS = ["canary", "shadow"]
 SUMMARIES = ["requests_per_s", "p50_s", "p99_s"]
 
 
-@pytest.fixture(scope="module")
-def output_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The directory the smoke run writes its JSON to."""
-    return tmp_path_factory.mktemp("rollouts-smoke-results")
-
-
-@pytest.fixture(scope="module")
-def smoke_run(
-    tmp_path_factory: pytest.TempPathFactory, output_dir: Path
-) -> subprocess.CompletedProcess[str]:
-    """Run ``bench/serving/rollouts.py --smoke`` once, from an empty working directory."""
-    # The developer's FERRYMAN_* settings must not reach the benchmark.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FERRYMAN_")}
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--output-dir", str(output_dir)],
-        cwd=tmp_path_factory.mktemp("rollouts-smoke-cwd"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,  # a hang guard, not a performance assertion
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def results(smoke_run: subprocess.CompletedProcess[str], output_dir: Path) -> dict[str, Any]:
-    """The JSON document the smoke run wrote."""
-    path = output_dir / "serving_rollouts.json"
-    if not path.is_file():
-        pytest.fail(
-            f"The smoke run wrote no {path}; its stderr ends with:\n{smoke_run.stderr[-3000:]}"
-        )
-    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return document
+smoke_run, results = smoke_fixtures(SCRIPT, "serving_rollouts.json")
 
 
 def test_rollouts_benchmark_smoke_run_exits_successfully(

@@ -9,66 +9,26 @@ shared and noisy.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.bench._smoke import BENCH, NEEDS_WRK, smoke_fixtures
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.xdist_group("bench-smoke"),
-    pytest.mark.skipif(
-        shutil.which("wrk") is None,
-        reason="wrk is not installed (apt-get install -y wrk); the serving benchmark needs it",
-    ),
+    NEEDS_WRK,
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "bench" / "serving" / "throughput.py"
+SCRIPT = BENCH / "serving" / "throughput.py"
 WORKLOADS = ["1 row x 1 conn", "1 row x 16 conn", "1 row x 64 conn", "32 rows x 16 conn"]
 ALWAYS_MEASURED = ["ferryman-native", "ferryman-v2", "floor"]
 SUMMARIES = ["requests_per_s", "p50_s", "p99_s"]
 
 
-@pytest.fixture(scope="module")
-def output_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The directory the smoke run writes its JSON to."""
-    return tmp_path_factory.mktemp("serving-smoke-results")
-
-
-@pytest.fixture(scope="module")
-def smoke_run(
-    tmp_path_factory: pytest.TempPathFactory, output_dir: Path
-) -> subprocess.CompletedProcess[str]:
-    """Run ``bench/serving/throughput.py --smoke`` once, from an empty working directory."""
-    # The developer's FERRYMAN_* settings must not reach the benchmark.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FERRYMAN_")}
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--output-dir", str(output_dir)],
-        cwd=tmp_path_factory.mktemp("serving-smoke-cwd"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,  # a hang guard, not a performance assertion
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def results(smoke_run: subprocess.CompletedProcess[str], output_dir: Path) -> dict[str, Any]:
-    """The JSON document the smoke run wrote."""
-    path = output_dir / "serving.json"
-    if not path.is_file():
-        pytest.fail(
-            f"The smoke run wrote no {path}; its stderr ends with:\n{smoke_run.stderr[-3000:]}"
-        )
-    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return document
+smoke_run, results = smoke_fixtures(SCRIPT, "serving.json")
 
 
 def test_serving_benchmark_smoke_run_exits_successfully(
@@ -126,6 +86,57 @@ def test_serving_benchmark_measures_micro_batching(results: dict[str, Any], cont
 @pytest.mark.parametrize("key", ["batch_s", "one_row_s", "ratio"])
 def test_serving_benchmark_times_the_batched_model(results: dict[str, Any], key: str) -> None:
     assert results["batching"][key] > 0
+
+
+OPEN_LOOP_RUNS = ["unbatched", "batched", "batched"]
+OPEN_LOOP_FIGURES = ["rate_per_s", "achieved_per_s", "min_s", "p50_s", "p90_s", "p99_s", "max_s"]
+
+
+def test_serving_benchmark_runs_micro_batching_open_loop(results: dict[str, Any]) -> None:
+    runs = results["batching"]["open_loop"]["runs"]
+    assert [run["contender"] for run in runs] == OPEN_LOOP_RUNS
+
+
+@pytest.mark.parametrize("index", range(len(OPEN_LOOP_RUNS)))
+def test_serving_benchmark_open_loop_answers_every_request(
+    results: dict[str, Any], index: int
+) -> None:
+    result = results["batching"]["open_loop"]["runs"][index]["result"]
+    assert result["requests"] > 0 and result["responses"] == result["requests"]
+
+
+@pytest.mark.parametrize("index", range(len(OPEN_LOOP_RUNS)))
+@pytest.mark.parametrize("figure", OPEN_LOOP_FIGURES)
+def test_serving_benchmark_open_loop_reports_rates_and_latencies(
+    results: dict[str, Any], index: int, figure: str
+) -> None:
+    run = results["batching"]["open_loop"]["runs"][index]
+    assert (run | run["result"])[figure] > 0
+
+
+@pytest.mark.parametrize("index", range(len(OPEN_LOOP_RUNS)))
+def test_serving_benchmark_open_loop_reports_the_generators_send_lag(
+    results: dict[str, Any], index: int
+) -> None:
+    result = results["batching"]["open_loop"]["runs"][index]["result"]
+    assert result["send_lag_max_s"] >= result["send_lag_p99_s"] >= 0
+    assert isinstance(result["kept_up"], bool)
+
+
+@pytest.mark.parametrize("index", range(len(OPEN_LOOP_RUNS)))
+@pytest.mark.parametrize("histogram", ["queue_s", "compute_s"])
+def test_serving_benchmark_reads_the_batchers_histograms_around_the_open_loop(
+    results: dict[str, Any], index: int, histogram: str
+) -> None:
+    server = results["batching"]["open_loop"]["runs"][index]["server_p99"][histogram]
+    assert server["count"] > 0 and server["value_s"] > 0
+
+
+def test_serving_benchmark_judges_the_batched_p99_on_the_open_loop_runs(
+    results: dict[str, Any],
+) -> None:
+    names = [target["target"] for target in results["targets"] if "batched p99" in target["target"]]
+    assert len(names) == 2 and all(", open loop at " in name for name in names)
 
 
 def test_serving_benchmark_reports_every_target_as_pass_or_fail(results: dict[str, Any]) -> None:
