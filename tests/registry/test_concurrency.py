@@ -39,7 +39,9 @@ def _move_alias(
 
 
 def _run(target: object, settings: Settings) -> None:
-    ctx = multiprocessing.get_context("spawn")
+    # fork: the workers start with Ferryman already imported (spawn re-imports it, seconds
+    # per worker); each opens its own registry, so no connection crosses the fork.
+    ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(WORKERS)
     blob = pickle.dumps(settings)
     procs = [ctx.Process(target=target, args=(blob, w, barrier)) for w in range(WORKERS)]  # type: ignore[arg-type]

@@ -78,7 +78,8 @@ class RecordingLoad(Load):
         return self
 
     def received_200(self) -> int:
-        return sum(1 for status, _, _ in self.answered.values() if status == 200)
+        # list() copies the values in one step under the GIL; the load thread keeps adding.
+        return sum(1 for status, _, _ in list(self.answered.values()) if status == 200)
 
 
 def stored_records(home: Path) -> dict[str, list[tuple[int, float, float]]]:
