@@ -166,6 +166,14 @@ class Settings(BaseSettings):
         description="Shadow copies of requests that may wait for a shadow candidate at once; "
         "more are dropped (and counted), so a slow candidate never slows callers.",
     )
+    mirror_max_share: float = Field(
+        default=0.1,
+        gt=0.0,
+        le=1.0,
+        description="The most of a server process's time shadow copies may take (0 < share "
+        "<= 1): beyond it copies wait, are served together, and are dropped when the queue "
+        "is full, so mirroring never takes the callers' time. 1 mirrors as fast as it can.",
+    )
     graceful_shutdown_seconds: float = Field(
         default=30.0,
         ge=0.0,

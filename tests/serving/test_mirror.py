@@ -204,14 +204,49 @@ async def test_a_full_queue_drops_and_reports_copies_per_endpoint(
     assert (mirror.submitted, mirror.dropped, mirror.completed) == (3, 1, 2)
 
 
+async def test_the_mirror_rests_so_that_its_rounds_fill_at_most_max_share(
+    store_registry: Registry, store_endpoints: EndpointService
+) -> None:
+    ticks = iter(range(1000))
+    rests: list[float] = []
+
+    async def rest(seconds: float) -> None:
+        rests.append(seconds)
+        await asyncio.sleep(0)
+
+    recorder = Recorder()
+    async with toy_candidate(store_registry, store_endpoints) as candidate:
+        mirror = Mirror(
+            max_batch_rows=1,
+            max_share=0.2,
+            on_result=recorder.results.append,
+            clock=lambda: float(next(ticks)) / 100,  # every reading 10 ms after the last
+            sleep=rest,
+        )
+        mirror.start()
+        for x in (1.0, 2.0, 3.0):
+            mirror.submit(copy(candidate, x))
+        await recorder.wait_for(3)
+        await mirror.stop()
+
+    assert len(rests) == 3  # one rest per round (one copy per round here)
+    # A round's span on the clock is an integer number of 10 ms ticks; at a share of 0.2
+    # the rest is four times the span, so the round filled exactly 20 % of the time.
+    for seconds in rests:
+        span = seconds / 4
+        assert span > 0 and round(span * 100, 9).is_integer()
+
+
 @pytest.mark.parametrize(
-    ("capacity", "max_batch_rows", "message"),
+    ("options", "message"),
     [
-        (0, 256, "capacity must be >= 1, got 0"),
-        (1000, 0, "max_batch_rows must be >= 1, got 0"),
+        ({"capacity": 0}, "capacity must be >= 1, got 0"),
+        ({"max_batch_rows": 0}, "max_batch_rows must be >= 1, got 0"),
+        ({"max_share": 0.0}, r"max_share must be in \(0, 1\], got 0.0"),
+        ({"max_share": 1.5}, r"max_share must be in \(0, 1\], got 1.5"),
     ],
-    ids=["capacity", "max_batch_rows"],
+    ids=["capacity", "max_batch_rows", "share-zero", "share-above-one"],
 )
-def test_bad_mirror_settings_are_refused(capacity: int, max_batch_rows: int, message: str) -> None:
+def test_bad_mirror_settings_are_refused(options: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        Mirror(capacity=capacity, max_batch_rows=max_batch_rows)
+        Mirror(**options)  # type: ignore[arg-type]

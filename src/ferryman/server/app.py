@@ -135,6 +135,7 @@ def create_app(
     )
     mirror = Mirror(
         capacity=settings.mirror_queue_size,
+        max_share=settings.mirror_max_share,
         on_result=shadow_recorder(recorder, capture),
         on_drop=serving_metrics.queues.count_mirror_drop,
         on_batch=serving_metrics.queues.observe_mirror_batch,

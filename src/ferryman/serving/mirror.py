@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ferryman.flavors.base import ModelInput
@@ -101,9 +101,16 @@ class Mirror:
         on_batch: Called with the endpoint's name and the number of copies after each
             model call made for copies (1 for a copy served alone).
         clock: Seconds from a monotonic clock.
+        max_share: The most of the process's time shadow copies may take: after each
+            round (the copies taken at once, their model call and their reports) the task
+            rests so that rounds fill at most this share of the time. Copies arriving
+            meanwhile wait and are served together in the next round; when the queue is
+            full they are dropped (and counted). 1.0 never rests.
+        sleep: How the task rests (``asyncio.sleep``; tests pass their own).
 
     Raises:
-        ValueError: ``capacity`` or ``max_batch_rows`` is below 1.
+        ValueError: ``capacity`` or ``max_batch_rows`` is below 1, or ``max_share`` is
+            not in (0, 1].
     """
 
     def __init__(
@@ -115,7 +122,11 @@ class Mirror:
         on_drop: Callable[[str], None] | None = None,
         on_batch: Callable[[str, int], None] | None = None,
         clock: Callable[[], float] | None = None,
+        max_share: float = 1.0,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
+        if not 0.0 < max_share <= 1.0:
+            raise ValueError(f"max_share must be in (0, 1], got {max_share}")
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         if max_batch_rows < 1:
@@ -126,6 +137,8 @@ class Mirror:
         self.on_drop = on_drop
         self.on_batch = on_batch
         self.clock = clock or time.perf_counter
+        self.max_share = max_share
+        self._sleep = sleep or asyncio.sleep
         self.submitted = 0
         self.dropped = 0
         self.completed = 0
@@ -136,7 +149,10 @@ class Mirror:
         self._waiting: dict[str, int] = {}
 
     def __repr__(self) -> str:
-        return f"Mirror(capacity={self.capacity}, max_batch_rows={self.max_batch_rows})"
+        return (
+            f"Mirror(capacity={self.capacity}, max_batch_rows={self.max_batch_rows}, "
+            f"max_share={self.max_share})"
+        )
 
     @property
     def depth(self) -> int:
@@ -204,8 +220,20 @@ class Mirror:
                 rows += request.rows
             for request in taken:
                 waiting[request.endpoint] -= 1
+            started = self.clock()
             for result in await self.serve_many(taken):
                 self._report(result)
+            await self._rest(self.clock() - started)
+
+    async def _rest(self, spent: float) -> None:
+        """Wait so that a round that took ``spent`` seconds fills at most ``max_share``.
+
+        The round's time is measured on the wall clock, so it also holds what the event
+        loop did for callers while the candidate computed: the share shadow work really
+        takes is at most ``max_share``, usually less.
+        """
+        if self.max_share < 1.0 and spent > 0.0:
+            await self._sleep(spent * (1.0 - self.max_share) / self.max_share)
 
     def _report(self, result: MirrorResult) -> None:
         if result.error is None:
