@@ -1,9 +1,10 @@
-"""What the serving path hands the capture writer: the decoded float matrix when there is one.
+"""What the serving path hands the recorder and the capture writer: the float matrix if any.
 
 For all-float64 signatures the codecs decode plain-number requests straight into one
 float64 matrix; validation only checks it. The capture writer turns a matrix into
-Parquet columns several times faster than a DataFrame, so the serving path hands it the
-matrix, which must hold exactly the validated values, in the signature's column order.
+Parquet columns (and the recorder checks it) several times faster than a DataFrame, so
+the serving path hands them the matrix, which must hold exactly the validated values,
+in the signature's column order.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from ferryman.server._serving import _captured_rows
+from ferryman.server._serving import _observed_rows
 from ferryman.serving.codecs import InputSchema, OutputLayout, native, oip_v2
 from ferryman.signature import infer_signature
 
@@ -39,7 +40,7 @@ def test_native_batches_hand_over_the_validated_matrix(shape: str) -> None:
         body = {"columns": list(reversed(COLUMNS)), "data": [row[::-1] for row in values]}
     batch = native.decode(orjson.dumps(body), FLOATS)
     validated = FLOATS.validate(batch.data)
-    captured = _captured_rows(batch, validated, FLOATS.columns)
+    captured = _observed_rows(batch, validated, FLOATS.columns)
     assert isinstance(captured, np.ndarray) and captured is batch.data
     assert list(validated.columns) == list(COLUMNS)
     np.testing.assert_array_equal(captured, validated.to_numpy())
@@ -55,7 +56,7 @@ def test_v2_tensors_hand_over_the_validated_matrix() -> None:
     }
     request = oip_v2.decode_infer(orjson.dumps(body), FLOATS, LAYOUT)
     validated = FLOATS.validate(request.batch.data)
-    captured = _captured_rows(request.batch, validated, FLOATS.columns)
+    captured = _observed_rows(request.batch, validated, FLOATS.columns)
     assert isinstance(captured, np.ndarray)
     np.testing.assert_array_equal(captured, validated.to_numpy())
 
@@ -67,4 +68,4 @@ def test_requests_off_the_float_route_hand_over_the_validated_frame() -> None:
     for batch in (few, other_order):
         validated = FLOATS.validate(batch.data)
         assert not isinstance(batch.data, np.ndarray)
-        assert _captured_rows(batch, validated, FLOATS.columns) is validated
+        assert _observed_rows(batch, validated, FLOATS.columns) is validated

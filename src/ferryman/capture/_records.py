@@ -242,7 +242,8 @@ def _inputs_columns(
     if kind == "frame":
         return dict(zip(input_key[1], _frame_arrays(data), strict=True))
     if kind == "array":
-        matrix = data[0] if len(data) == 1 else np.concatenate(data)
+        # Column-major, so that every column is contiguous and Arrow takes it as it is.
+        matrix = np.asfortranarray(data[0] if len(data) == 1 else np.concatenate(data))
         return {name: _to_arrow(matrix[:, j]) for j, name in enumerate(input_key[1])}
     columns: dict[str, pa.Array] = {}
     for name in input_key[1]:
@@ -268,6 +269,7 @@ def _frame_arrays(frames: list[tuple[np.ndarray, pd.DataFrame]]) -> list[pa.Arra
     blocks = [block for block, _ in frames]
     matrix = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
     if matrix.dtype.kind != "O":
+        matrix = np.asfortranarray(matrix)  # contiguous columns: Arrow takes them as they are
         return [_to_arrow(matrix[:, j]) for j in range(matrix.shape[1])]
     # Mixed dtypes: the first frame's dtypes (once per group) keep ints ints.
     dtypes = list(frames[0][1].dtypes)

@@ -72,20 +72,21 @@ async def predict(
         raise
     request.scope["state"]["served_version"] = deployment.version.ref
     latency_ms = (time.perf_counter() - started) * 1000.0
+    batch = batch_of(decoded)
+    rows = _observed_rows(batch, data, deployment.schema.columns)
     recorder = context.recorder
     if recorder is not None:
         recorder.observe_prediction(
-            runtime.name, deployment.version.ref, "primary", 200, latency_ms, data, timed.prediction
+            runtime.name, deployment.version.ref, "primary", 200, latency_ms, rows, timed.prediction
         )
     capture = context.capture
     if capture is not None:
-        batch = batch_of(decoded)
         capture.writer.submit(
             request_id,
             runtime.name,
             deployment.version.ref,
             "primary",
-            _captured_rows(batch, data, deployment.schema.columns),
+            rows,
             timed.prediction,
             latency_ms,
             passthrough=batch.passthrough,
@@ -147,13 +148,13 @@ async def _serve(
     return deployment, decoded, data, await deployment.run(data), split, key
 
 
-def _captured_rows(batch: DecodedBatch, data: Any, columns: Sequence[str]) -> Any:
-    """The rows to capture: the decoded float matrix when the codec built one, else ``data``.
+def _observed_rows(batch: DecodedBatch, data: Any, columns: Sequence[str]) -> Any:
+    """The rows to monitor and capture: the decoded float matrix if any, else ``data``.
 
     The codecs' float-matrix route decodes all-float64 requests into one matrix whose
     columns are the signature's; validation only checks it, so the matrix holds the
-    validated values, and the capture thread turns a matrix into Parquet columns several
-    times faster than it reads a DataFrame.
+    validated values. The recorder's checks and the capture thread read a matrix several
+    times faster than a DataFrame (no per-request ``to_numpy``).
     """
     raw = batch.data
     if (
