@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from ferryman.cli import alerts
 from ferryman.monitoring.alerts import AlertEngine, WebhookNotifier
-from ferryman.monitoring.base import METRIC_CATALOGUE, Measurement, WindowSelector
 from ferryman.store import Database
+from tests.alerting import Fixed
 
 parent = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
 parent.add_typer(alerts.app, name="alerts")
@@ -46,21 +46,6 @@ def as_json(run: Any, *args: str) -> Any:
     code, out, err = run(*args, "--json")
     assert code == 0, err
     return json.loads(out)
-
-
-class Fixed:
-    """A MetricSource with one value for every metric."""
-
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-    def measure(
-        self, metric: str, labels: Mapping[str, str], selector: WindowSelector
-    ) -> Measurement:
-        return Measurement(self.value, 500)
-
-    def metric_names(self) -> Sequence[str]:
-        return sorted(METRIC_CATALOGUE)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import socket
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -32,6 +31,7 @@ from ferryman.monitoring.alerts import (
 from ferryman.monitoring.base import METRIC_CATALOGUE, Measurement, WindowSelector
 from ferryman.registry import Registry
 from ferryman.store import Database
+from tests.alerting import Receiver
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -41,47 +41,6 @@ def minutes(n: float) -> datetime:
 
 
 # -- fixtures -------------------------------------------------------------------------------
-
-
-class Receiver:
-    """A real HTTP server on a loopback port that records what is POSTed to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[Any] = []
-        self.paths: list[str] = []
-        self.status = 200
-        self.received = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                body = json.loads(self.rfile.read(length))
-                with receiver.received:
-                    receiver.paths.append(self.path)
-                    receiver.bodies.append(body)
-                    receiver.received.notify_all()
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
-        thread.join(10)
 
 
 @pytest.fixture

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,12 +13,11 @@ import pytest
 
 from ferryman.config import Settings
 from ferryman.monitoring.alerts import AlertEngine, AlertRule, AlertService
-from ferryman.monitoring.base import Measurement, WindowSelector
 from ferryman.registry import Registry
 from ferryman.security import Role, TokenService
 from ferryman.server import create_app
 from ferryman.store import Database
-from tests.monitoring.test_alerts import Receiver
+from tests.alerting import Fixed, Receiver
 from tests.server.conftest import ServeApp
 
 pytestmark = pytest.mark.anyio
@@ -32,34 +30,6 @@ def rule_body(name: str = "toy-errors", **fields: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"name": name, "endpoint": "toy", "when": "error_rate > 0.05 for 2m"}
     body.update(fields)
     return body
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
-        thread.join(10)
-
-
-class Fixed:
-    """A MetricSource with one value for every metric."""
-
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-    def measure(
-        self, metric: str, labels: Mapping[str, str], selector: WindowSelector
-    ) -> Measurement:
-        return Measurement(self.value, 500)
-
-    def metric_names(self) -> list[str]:
-        return ["error_rate"]
 
 
 # -- add, list, get, remove ------------------------------------------------------------------

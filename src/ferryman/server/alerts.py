@@ -22,23 +22,20 @@ an unknown rule, 409 for a name already taken.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from ferryman.errors import InvalidInputError
 from ferryman.monitoring.alerts import AlertRule, AlertRuleInfo, AlertService
 from ferryman.security import Permission
 from ferryman.server._context import ServerContext, parse_body
+from ferryman.server._json_routes import Forbidden, JsonHandler, json_route
 from ferryman.server.auth import principal_of
-from ferryman.server.errors import Protocol, error_response
-from ferryman.server.middleware import request_id
-from ferryman.serving.codecs.base import dumps
 
 #: Most transitions ``GET /v1/alerts/history`` returns.
 MAX_HISTORY: Final = 1000
@@ -88,10 +85,6 @@ class AlertRuleCreate(BaseModel):
         """
         # Durations are bounded (365d) by the rule parser itself, as for the CLI.
         return AlertRule.from_dict(self.model_dump())
-
-
-class _Forbidden(Exception):
-    """The authenticated principal may not do this (answered with 403)."""
 
 
 def routes(context: ServerContext) -> list[Route]:
@@ -150,30 +143,17 @@ def routes(context: ServerContext) -> list[Route]:
         )
         return [event.to_dict() for event in events]
 
-    def route(
-        path: str, handlers: dict[str, tuple[Callable[[Request], Awaitable[Any]], int]]
-    ) -> Route:
-        """One route per path, dispatching on the method, so a 405 lists every method."""
+    def check_name(request: Request) -> None:
+        name = request.path_params.get("name")
+        if name is not None and not _valid_name(name):
+            raise InvalidInputError(
+                f"invalid alert rule name {name!r}: use 1-200 letters, digits, '.', "
+                "'_' or '-', starting with a letter or digit"
+            )
 
-        async def endpoint(request: Request) -> Response:
-            handler, status = handlers[request.method]
-            rid = request_id(request.scope)
-            try:
-                name = request.path_params.get("name")
-                if name is not None and not _valid_name(name):
-                    raise InvalidInputError(
-                        f"invalid alert rule name {name!r}: use 1-200 letters, digits, '.', "
-                        "'_' or '-', starting with a letter or digit"
-                    )
-                result = await handler(request)
-            except _Forbidden as exc:
-                body = {"error": str(exc), "code": "forbidden", "request_id": rid}
-                return Response(dumps(body), status_code=403, media_type="application/json")
-            except Exception as exc:  # every failure becomes an error body, never a crash
-                return error_response(exc, protocol=Protocol.NATIVE, request_id=rid)
-            return Response(dumps(result), status_code=status, media_type="application/json")
-
-        return Route(path, endpoint, methods=list(handlers))
+    def route(path: str, handlers: dict[str, tuple[JsonHandler, int]]) -> Route:
+        """One route per path; a rule name in the path is checked first."""
+        return json_route(path, handlers, check=check_name)
 
     return [
         route("/v1/alerts", {"GET": (list_rules, 200), "POST": (add_rule, 201)}),
@@ -196,7 +176,7 @@ def allow(request: Request, endpoint: str) -> None:
     """Refuse (403) unless the request's principal may manage ``endpoint``'s alert rules."""
     principal = principal_of(request.scope)
     if principal is not None and not principal.can(Permission.MANAGE_ENDPOINTS, endpoint):
-        raise _Forbidden(
+        raise Forbidden(
             f"token {principal.name!r} (role {principal.role}) may not "
             f"{Permission.MANAGE_ENDPOINTS.value} on endpoint {endpoint!r}, so it may not "
             "add or remove that endpoint's alert rules"

@@ -30,7 +30,6 @@ from typing import Any, Protocol
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from ferryman.capture import VERDICTS, PredictionLog, parse_window
@@ -38,11 +37,8 @@ from ferryman.config import Settings
 from ferryman.errors import InvalidInputError, MalformedRequestError
 from ferryman.security import Permission
 from ferryman.server._context import read_body
+from ferryman.server._json_routes import Forbidden, json_route
 from ferryman.server.auth import principal_of
-from ferryman.server.errors import Protocol as ErrorProtocol
-from ferryman.server.errors import error_response
-from ferryman.server.middleware import request_id
-from ferryman.serving.codecs.base import dumps
 
 #: Most rows ``GET /v1/logs/{endpoint}`` and ``POST /v1/logs/query`` return.
 MAX_ROWS = 10_000
@@ -60,10 +56,6 @@ class LogsContext(Protocol):
     def capture(self) -> PredictionLog:
         """The process's prediction log."""
         ...
-
-
-class _Forbidden(Exception):
-    """The authenticated principal may not do this (answered with 403)."""
 
 
 def routes(context: LogsContext) -> list[Route]:
@@ -175,29 +167,12 @@ def routes(context: LogsContext) -> list[Route]:
         )
         return marked.to_dict()
 
-    def route(
-        path: str, handlers: dict[str, tuple[Callable[[Request], Awaitable[Any]], int]]
-    ) -> Route:
-        async def endpoint(request: Request) -> Response:
-            handler, status = handlers[request.method]
-            rid = request_id(request.scope)
-            try:
-                result = await handler(request)
-            except _Forbidden as exc:
-                body = {"error": str(exc), "code": "forbidden", "request_id": rid}
-                return Response(dumps(body), status_code=403, media_type="application/json")
-            except Exception as exc:  # every failure becomes an error body, never a crash
-                return error_response(exc, protocol=ErrorProtocol.NATIVE, request_id=rid)
-            return Response(dumps(result), status_code=status, media_type="application/json")
-
-        return Route(path, endpoint, methods=list(handlers))
-
     return [
-        route("/v1/logs/query", {"POST": (sql, 200)}),
-        route("/v1/feedback", {"POST": (feedback, 200)}),
-        route("/v1/logs/{endpoint}", {"GET": (tail, 200)}),
-        route("/v1/logs/{endpoint}/review", {"GET": (candidates, 200), "POST": (mark, 201)}),
-        route("/v1/endpoints/{endpoint}/performance", {"GET": (performance, 200)}),
+        json_route("/v1/logs/query", {"POST": (sql, 200)}),
+        json_route("/v1/feedback", {"POST": (feedback, 200)}),
+        json_route("/v1/logs/{endpoint}", {"GET": (tail, 200)}),
+        json_route("/v1/logs/{endpoint}/review", {"GET": (candidates, 200), "POST": (mark, 201)}),
+        json_route("/v1/endpoints/{endpoint}/performance", {"GET": (performance, 200)}),
     ]
 
 
@@ -209,7 +184,7 @@ def allow(request: Request, permission: Permission, endpoint: str | None) -> Non
     principal = principal_of(request.scope)
     if principal is not None and not principal.can(permission, endpoint):
         where = f" on endpoint {endpoint!r}" if endpoint else ""
-        raise _Forbidden(
+        raise Forbidden(
             f"token {principal.name!r} (role {principal.role}) may not {permission.value}{where}"
         )
 
@@ -218,13 +193,13 @@ def scope(request: Request, permission: Permission, endpoint: str | None) -> Seq
     """The endpoints the principal may ``permission`` on (``None``: all), checking ``endpoint``.
 
     Raises:
-        _Forbidden: The principal lacks the permission, or ``endpoint`` is outside its scope.
+        Forbidden: The principal lacks the permission, or ``endpoint`` is outside its scope.
     """
     principal = principal_of(request.scope)
     if principal is None:
         return None
     if permission not in principal.role.permissions:
-        raise _Forbidden(
+        raise Forbidden(
             f"token {principal.name!r} (role {principal.role}) may not {permission.value}"
         )
     if endpoint is not None:
