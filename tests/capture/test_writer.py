@@ -267,6 +267,26 @@ def test_background_thread_flushes_without_being_asked(
     assert store.query("SELECT request_id FROM predictions").rows == [("r1",)]
 
 
+def test_conversions_between_writes_are_written_as_one_segment(
+    make_writer: MakeWriter, store: LogStore, root: Path
+) -> None:
+    writer = make_writer(flush_interval=3600.0, convert_interval=0.01)
+    writer.start()
+    submit_one(writer, "first")
+    for _ in range(1000):  # bounded wait until the thread has converted, not written
+        if not writer._pending:
+            break
+        time.sleep(0.01)
+    submit_one(writer, "second", age=41.0)
+    converted_before_write = (writer.records_written, writer.pending)
+    writer.stop()
+
+    assert converted_before_write == (0, 2)  # converted or buffered, none written yet
+    assert len(list(root.rglob("*.parquet"))) == 1
+    rows = store.query("SELECT request_id, inputs.age FROM predictions ORDER BY request_id")
+    assert rows.rows == [("first", 30.0), ("second", 41.0)]
+
+
 def test_full_buffer_drops_and_counts_instead_of_blocking(make_writer: MakeWriter) -> None:
     writer = make_writer(max_pending=2)
     for index in range(5):
@@ -356,9 +376,10 @@ def test_root_that_cannot_be_created_loses_records_without_raising(
     ("options", "message"),
     [
         ({"flush_interval": 0}, "flush_interval must be positive"),
+        ({"convert_interval": -1}, "convert_interval must be positive, got -1"),
         ({"max_pending": 0}, "at least 1"),
     ],
-    ids=["interval", "buffer"],
+    ids=["interval", "convert-interval", "buffer"],
 )
 def test_writer_rejects_bad_settings(
     tmp_path: Path, options: dict[str, float], message: str

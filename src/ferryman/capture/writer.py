@@ -33,6 +33,7 @@ from typing import Any, Final, Literal
 
 from ferryman.capture._layout import LogStorage, check_endpoint, hour_start, process_token
 from ferryman.capture._records import Submission, endpoint_tables, record_count
+from ferryman.capture._schemas import concat
 from ferryman.capture.privacy import PrivacyPolicy
 from ferryman.errors import InvalidInputError
 from ferryman.flavors.base import Prediction
@@ -98,6 +99,10 @@ class CaptureWriter:
             whose policy is ``hash`` are dropped.
         flush_interval: Seconds between background flushes; also the most that a killed
             process loses.
+        convert_interval: Seconds between two conversions of buffered submissions to
+            Arrow between writes (at most ``flush_interval``). Converting holds the GIL;
+            converting a tenth of a second's records at a time keeps requests from
+            waiting behind a whole second's conversion.
         max_pending: Most submissions (requests) buffered; beyond it they are dropped and
             counted in :attr:`records_dropped`.
         flush_records: Buffered submissions that trigger a flush before the interval ends.
@@ -113,6 +118,7 @@ class CaptureWriter:
         root: str | Path,
         secret: bytes | None = None,
         flush_interval: float = 1.0,
+        convert_interval: float = 0.1,
         max_pending: int = 100_000,
         flush_records: int = 20_000,
         storage_options: Mapping[str, Any] | None = None,
@@ -121,11 +127,14 @@ class CaptureWriter:
     ) -> None:
         if flush_interval <= 0:
             raise InvalidInputError(f"flush_interval must be positive, got {flush_interval!r}.")
+        if convert_interval <= 0:
+            raise InvalidInputError(f"convert_interval must be positive, got {convert_interval!r}.")
         if max_pending < 1 or flush_records < 1:
             raise InvalidInputError("max_pending and flush_records must be at least 1.")
         self.root = str(root)
         self.secret = secret
         self.flush_interval = flush_interval
+        self.convert_interval = min(convert_interval, flush_interval)
         self.max_pending = max_pending
         self.flush_records = flush_records
         self.storage_options = dict(storage_options or {})
@@ -134,6 +143,8 @@ class CaptureWriter:
         self._endpoints: dict[str, EndpointCapture] = {}
         self._rates: dict[str, float] = {}
         self._pending: deque[Submission] = deque()
+        self._converted: dict[tuple[str, int], list[Any]] = {}
+        self._converted_items = 0
         self._closed = False
         self._dropped = 0
         self._sampled_out = 0
@@ -274,8 +285,8 @@ class CaptureWriter:
 
     @property
     def pending(self) -> int:
-        """Submissions waiting for the next flush."""
-        return len(self._pending)
+        """Submissions waiting for the next flush (converted or not yet)."""
+        return len(self._pending) + self._converted_items
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -311,18 +322,24 @@ class CaptureWriter:
             The number of records written by this call.
         """
         with self._flush_lock:
-            pending = self._pending
-            items = [pending.popleft() for _ in range(len(pending))]
-            return self._write(items) if items else 0
+            self._convert_pending()
+            return self._write_converted()
 
     # -- internals ------------------------------------------------------------------------
 
     def _run(self) -> None:
+        # Convert often, write once per flush interval: conversion holds the GIL, and
+        # small conversions keep requests from waiting behind one large one.
+        due = time.monotonic() + self.flush_interval
         while not self._stopping.is_set():
-            self._wake.wait(self.flush_interval)
+            woken = self._wake.wait(max(0.0, min(self.convert_interval, due - time.monotonic())))
             self._wake.clear()
             try:
-                self.flush()
+                with self._flush_lock:
+                    self._convert_pending()
+                    if woken or time.monotonic() >= due:
+                        due = time.monotonic() + self.flush_interval
+                        self._write_converted()
             except Exception as exc:  # the thread must outlive any bug in one flush
                 self._log_once(
                     f"flush:{type(exc).__name__}",
@@ -346,14 +363,28 @@ class CaptureWriter:
             self._name = self.process or process_token()
         return self._storage
 
-    def _write(self, items: list[Submission]) -> int:
+    def _convert_pending(self) -> None:
+        """Convert every buffered submission to Arrow, to be written by the next write."""
+        pending = self._pending
+        items = [pending.popleft() for _ in range(len(pending))]
+        if not items:
+            return
         by_endpoint: dict[str, list[Submission]] = {}
         for item in items:
             by_endpoint.setdefault(item[2], []).append(item)
-        written = 0
+        converted = self._converted
         for endpoint, submissions in by_endpoint.items():
             for hour, table in self._convert(endpoint, submissions):
-                written += self._write_segment(endpoint, hour, table)
+                converted.setdefault((endpoint, hour), []).append(table)
+        self._converted_items += len(items)
+
+    def _write_converted(self) -> int:
+        """Write the converted records: one segment per endpoint and hour."""
+        converted, self._converted = self._converted, {}
+        self._converted_items = 0
+        written = 0
+        for (endpoint, hour), tables in converted.items():
+            written += self._write_segment(endpoint, hour, concat(tables))
         return written
 
     def _convert(self, endpoint: str, submissions: list[Submission]) -> list[tuple[int, Any]]:
