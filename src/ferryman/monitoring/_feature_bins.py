@@ -33,10 +33,12 @@ import pandas as pd
 
 from ferryman.errors import InvalidInputError
 from ferryman.monitoring._prediction_bins import (
-    PSI_FLOOR,
     FloatArray,
     IntArray,
+    cell_count,
+    check_cells,
     label_text,
+    psi,
 )
 from ferryman.signature import CategoricalProfile, NumericProfile, ReferenceProfile, Signature
 
@@ -70,40 +72,18 @@ class FeatureBins:
     categories: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.kind == "numeric" and not self.cut_points:
-            raise InvalidInputError(f"Numeric bins of {self.name!r} need at least one cut point.")
-        if self.kind == "categorical" and not self.categories:
-            raise InvalidInputError(f"Categorical bins of {self.name!r} need a category.")
-        if any(b <= a for a, b in zip(self.cut_points, self.cut_points[1:], strict=False)):
-            raise InvalidInputError(
-                f"Cut points of {self.name!r} must increase strictly, got {self.cut_points}."
-            )
-        if len(self.reference) != self.cells:
-            raise InvalidInputError(
-                f"Bins of {self.name!r} have {self.cells} cells but {len(self.reference)} "
-                "reference counts."
-            )
+        check_cells(
+            f"bins of {self.name!r}", self.kind, self.cut_points, self.categories, self.reference
+        )
 
     @property
     def cells(self) -> int:
         """The number of cells."""
-        if self.kind == "numeric":
-            return len(self.cut_points) + 1
-        return len(self.categories) + 1
+        return cell_count(self.kind, self.cut_points, self.categories)
 
     def psi(self, current: IntArray) -> float | None:
-        """PSI of ``current`` counts against the reference; ``None`` if either is empty.
-
-        ``sum((c - r) * ln(c / r))`` over the cells, shares floored at :data:`PSI_FLOOR`
-        (the defaults of :class:`ferryman.drift.PSITest`).
-        """
-        reference = np.asarray(self.reference, dtype=np.float64)
-        total = int(current.sum())
-        if reference.sum() <= 0 or total <= 0:
-            return None
-        ref = np.maximum(reference / reference.sum(), PSI_FLOOR)
-        cur = np.maximum(current / total, PSI_FLOOR)
-        return float(np.sum((cur - ref) * np.log(cur / ref)))
+        """PSI of ``current`` counts against the reference; ``None`` if either is empty."""
+        return psi(self.reference, current)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the bins as a JSON-safe dict."""

@@ -10,6 +10,7 @@ either), and regressors no histogram.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -45,6 +46,53 @@ def label_text(value: object) -> str:
     return str(value.item() if isinstance(value, np.generic) else value)
 
 
+def cell_count(kind: str, cut_points: tuple[float, ...], categories: tuple[str, ...]) -> int:
+    """Cells of a histogram: one more than the cut points, or than the categories."""
+    return len(cut_points) + 1 if kind == "numeric" else len(categories) + 1
+
+
+def check_cells(
+    label: str,
+    kind: str,
+    cut_points: tuple[float, ...],
+    categories: tuple[str, ...],
+    reference: tuple[int, ...] | None,
+) -> None:
+    """Refuse cells that are empty or unordered, or reference counts that do not fit them.
+
+    Raises:
+        InvalidInputError: Naming ``label`` (e.g. ``"bins of 'age'"``) and what is wrong.
+    """
+    if kind == "numeric" and not cut_points:
+        raise InvalidInputError(f"Numeric {label} need at least one cut point.")
+    if kind == "categorical" and not categories:
+        raise InvalidInputError(
+            f"Categorical {label} need a category: got none, expected at least one category."
+        )
+    if any(b <= a for a, b in itertools.pairwise(cut_points)):
+        raise InvalidInputError(f"Cut points of {label} must increase strictly, got {cut_points}.")
+    cells = cell_count(kind, cut_points, categories)
+    if reference is not None and len(reference) != cells:
+        raise InvalidInputError(
+            f"The {label} have {cells} cells but {len(reference)} reference counts."
+        )
+
+
+def psi(reference: tuple[int, ...], current: IntArray) -> float | None:
+    """PSI of ``current`` counts against ``reference`` counts; ``None`` if either is empty.
+
+    ``sum((c - r) * ln(c / r))`` over the cells, shares floored at :data:`PSI_FLOOR`
+    (the defaults of :class:`ferryman.drift.PSITest`).
+    """
+    counts = np.asarray(reference, dtype=np.float64)
+    total = int(current.sum())
+    if counts.sum() <= 0 or total <= 0:
+        return None
+    ref = np.maximum(counts / counts.sum(), PSI_FLOOR)
+    cur = np.maximum(current / total, PSI_FLOOR)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
 @dataclass(frozen=True)
 class PredictionBins:
     """The cells of a version's prediction histogram, and the training counts in them.
@@ -71,26 +119,12 @@ class PredictionBins:
     reference: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.kind == "numeric" and not self.cut_points:
-            raise InvalidInputError("Numeric prediction bins need at least one cut point.")
-        if self.kind == "categorical" and not self.categories:
-            raise InvalidInputError("Categorical prediction bins need at least one category.")
-        if any(b <= a for a, b in zip(self.cut_points, self.cut_points[1:], strict=False)):
-            raise InvalidInputError(
-                f"Prediction bin cut points must increase strictly, got {self.cut_points}."
-            )
-        if self.reference is not None and len(self.reference) != self.cells:
-            raise InvalidInputError(
-                f"Prediction bins have {self.cells} cells but {len(self.reference)} "
-                "reference counts."
-            )
+        check_cells("prediction bins", self.kind, self.cut_points, self.categories, self.reference)
 
     @property
     def cells(self) -> int:
         """The number of cells."""
-        if self.kind == "numeric":
-            return len(self.cut_points) + 1
-        return len(self.categories) + 1
+        return cell_count(self.kind, self.cut_points, self.categories)
 
     def count_values(self, values: FloatArray) -> IntArray:
         """Count numeric predictions in the cells (NaN left out)."""
@@ -112,14 +146,7 @@ class PredictionBins:
 
         ``sum((c - r) * ln(c / r))`` over the cells, shares floored at :data:`PSI_FLOOR`.
         """
-        if self.reference is None:
-            return None
-        reference = np.asarray(self.reference, dtype=np.float64)
-        if reference.sum() <= 0 or current.sum() <= 0:
-            return None
-        ref = np.maximum(reference / reference.sum(), PSI_FLOOR)
-        cur = np.maximum(current / current.sum(), PSI_FLOOR)
-        return float(np.sum((cur - ref) * np.log(cur / ref)))
+        return None if self.reference is None else psi(self.reference, current)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the bins as a JSON-safe dict."""
