@@ -40,7 +40,6 @@ import itertools
 import json
 import math
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Coroutine, Sequence
@@ -48,6 +47,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from _pinned import run_pinned
 
 #: How inter-arrival times are drawn.
 Arrivals = Literal["poisson", "constant"]
@@ -329,21 +330,11 @@ def run(
     ]
     if max_requests is not None:
         command += ["--max-requests", str(max_requests)]
-    if cpu is not None:
-        command = ["taskset", "--cpu-list", str(cpu), *command]
-    completed = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=seconds + 2 * timeout_s + 60,  # a hang guard
-        check=False,
+    # The timeout is a hang guard.
+    output = run_pinned(
+        command, cpu=cpu, timeout=seconds + 2 * timeout_s + 60, what="The open-loop generator"
     )
-    if completed.returncode != 0:
-        raise RuntimeError(
-            f"The open-loop generator exited with status {completed.returncode}: "
-            f"{(completed.stderr or completed.stdout).strip()[-2000:]}"
-        )
-    return OpenLoopResult(**json.loads(completed.stdout))
+    return OpenLoopResult(**json.loads(output))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from _pinned import run_pinned
 from _report import format_seconds
 from _requests import Target
 from _timing import median_ratio, summarize
@@ -138,21 +138,9 @@ def run_wrk(
         str(script),
         url,
     ]
-    if cpu is not None:
-        command = ["taskset", "--cpu-list", str(cpu), *command]
-    completed = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=seconds + 2 * REQUEST_TIMEOUT_S + 30,  # a hang guard
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(
-            f"wrk exited with status {completed.returncode}: "
-            f"{(completed.stderr or completed.stdout).strip()[-2000:]}"
-        )
-    return parse_report(completed.stdout)
+    # The timeout is a hang guard.
+    output = run_pinned(command, cpu=cpu, timeout=seconds + 2 * REQUEST_TIMEOUT_S + 30, what="wrk")
+    return parse_report(output)
 
 
 def parse_report(text: str) -> WrkResult:
