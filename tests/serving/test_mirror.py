@@ -81,6 +81,23 @@ class Recorder:
             while len(self.results) < count:
                 await asyncio.sleep(0.01)
 
+    async def serve_all(
+        self, copies: list[MirroredRequest], **options: int
+    ) -> tuple[Mirror, list[tuple[str, object]]]:
+        """Queue ``copies`` at once, wait for their results, then serve each alone.
+
+        Returns:
+            The stopped mirror, and what each copy gives served alone (for comparison).
+        """
+        mirror = self.mirror(**options)
+        mirror.start()
+        for request in copies:
+            mirror.submit(request)
+        await self.wait_for(len(copies))
+        expected = await alone(mirror, copies)
+        await mirror.stop()
+        return mirror, expected
+
 
 def outcome(result: MirrorResult) -> tuple[str, list[float] | str]:
     """What a caller of the candidate would have seen: the predictions or the error."""
@@ -99,13 +116,7 @@ async def test_queued_copies_share_one_candidate_call_with_the_same_answers_as_a
     recorder = Recorder()
     async with toy_candidate(store_registry, store_endpoints) as candidate:
         copies = [copy(candidate, 1.0), copy(candidate, 2.0, 3.0), copy(candidate, 4.0)]
-        mirror = recorder.mirror()
-        mirror.start()
-        for request in copies:
-            mirror.submit(request)
-        await recorder.wait_for(3)
-        expected = await alone(mirror, copies)
-        await mirror.stop()
+        mirror, expected = await recorder.serve_all(copies)
 
     assert recorder.calls == [3]
     assert [outcome(r) for r in recorder.results] == expected
@@ -120,13 +131,7 @@ async def test_a_copy_that_fails_in_the_middle_of_a_batch_fails_alone(
     recorder = Recorder()
     async with toy_candidate(store_registry, store_endpoints) as candidate:
         copies = [copy(candidate, x) for x in (1.0, 2.0, -1.0, 4.0)]
-        mirror = recorder.mirror()
-        mirror.start()
-        for request in copies:
-            mirror.submit(request)
-        await recorder.wait_for(4)
-        expected = await alone(mirror, copies)
-        await mirror.stop()
+        mirror, expected = await recorder.serve_all(copies)
 
     assert [outcome(r) for r in recorder.results] == expected
     assert [r.error is None for r in recorder.results] == [True, True, False, True]
@@ -146,13 +151,7 @@ async def test_copies_decoded_for_the_candidate_are_served_alone_in_queue_order(
             copy(candidate, 2.0),
             copy(candidate, -3.0, validated=False),
         ]
-        mirror = recorder.mirror()
-        mirror.start()
-        for request in copies:
-            mirror.submit(request)
-        await recorder.wait_for(4)
-        expected = await alone(mirror, copies)
-        await mirror.stop()
+        _, expected = await recorder.serve_all(copies)
 
     assert [outcome(r) for r in recorder.results] == expected
     assert [r.request for r in recorder.results] == copies
