@@ -73,7 +73,7 @@ def test_data_drift_smoke_prints_a_markdown_table(data_drift: tuple[str, dict[st
     assert "| rows" in data_drift[0] and "ferryman-profile" in data_drift[0]
 
 
-@pytest.mark.parametrize("detector", ["adwin", "page_hinkley", "ddm", "baseline"])
+@pytest.mark.parametrize("detector", ["adwin", "page_hinkley", "ddm", "ddm_2sd", "baseline"])
 def test_concept_smoke_reports_delay_misses_and_false_alarms(
     concept: tuple[str, dict[str, Any]], detector: str
 ) -> None:
@@ -84,3 +84,18 @@ def test_concept_smoke_reports_delay_misses_and_false_alarms(
 
 def test_concept_smoke_prints_a_markdown_table(concept: tuple[str, dict[str, Any]]) -> None:
     assert "| stream" in concept[0] and "page_hinkley" in concept[0]
+
+
+@pytest.mark.parametrize("detector", ["adwin", "page_hinkley", "ddm", "ddm_2sd"])
+def test_concept_smoke_matches_the_baseline_to_each_detector(
+    concept: tuple[str, dict[str, Any]], detector: str
+) -> None:
+    entry = concept[1]["matched"][detector]
+    assert isinstance(entry["beats_baseline"], bool) and isinstance(entry["meets_configured"], bool)
+    assert entry["configured"]["per_10k"] > 0
+    for kind in entry["kinds"].values():
+        assert 1.0 <= kind["baseline_z"] <= 8.0
+        for change in kind["changes"].values():
+            assert {"mean_delay", "missed"} <= set(change["baseline"])
+            assert isinstance(change["beats"], bool)
+    assert "At matched false-alarm rates" in concept[0]

@@ -31,10 +31,10 @@ def _run(detector: StreamingDetector, stream: np.ndarray) -> tuple[int, ...]:
 
 
 GOLDEN = [
-    ("adwin-normal", ADWIN(), _normal_stream, (5055, 5151, 5407)),
-    ("adwin-errors", ADWIN(), _error_stream, (5119, 5151, 5759, 5887, 6655)),
-    ("page_hinkley-normal", PageHinkley(), _normal_stream, (5025,)),
-    ("page_hinkley-errors", PageHinkley(), _error_stream, (5022, 8676)),
+    ("adwin-normal", ADWIN(), _normal_stream, (5055,)),
+    ("adwin-errors", ADWIN(), _error_stream, (5055, 5087, 5119, 6623)),
+    ("page_hinkley-normal", PageHinkley(), _normal_stream, (5038,)),
+    ("page_hinkley-errors", PageHinkley(), _error_stream, (5035, 6409)),
     ("ddm-errors", DDM(), _error_stream, (63, 7041)),
 ]
 

@@ -12,6 +12,13 @@ older and a newer part is checked; when their means differ by more than
 the older part is dropped and a change is reported. ``delta`` bounds the probability
 of a false alarm at each check: it is a confidence, not a calibrated run length (see
 :class:`~ferryman.drift.PageHinkley` for that).
+
+The bound is loose, so the default is ``delta = 0.05`` rather than the 0.002 of MOA and
+river: at 0.002 ADWIN raised about one false alarm per million values in
+``bench/drift/concept.py`` and was slower than a moving average held to that rate on a
+0.5 sd shift; at 0.05 it raises 0.1 to 0.3 per 10,000 values (under Page-Hinkley's
+default budget of one) and detects every change stream there sooner than the moving
+average held to its rate.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ class ADWIN(Configured):
     def __init__(
         self,
         *,
-        delta: float = 0.002,
+        delta: float = 0.05,
         clock: int = 32,
         max_buckets: int = 5,
         min_window_length: int = 5,
