@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -108,6 +109,30 @@ def test_many_row_request_becomes_one_record_per_row(
         (1, 30.0, "b", "u2", 1, 0.6),
         (2, 40.0, "c", None, 1, 0.7),
     ]
+
+
+def test_segments_dictionary_encode_text_columns_only(make_writer: MakeWriter, root: Path) -> None:
+    writer = make_writer()
+    writer.submit(
+        "batch-1",
+        "churn",
+        "churn/1",
+        "primary",
+        frame(age=[20.0, 30.0, 40.0], plan=["a", "b", "a"]),
+        classified(["no", "yes", "yes"], [[0.9, 0.1], [0.4, 0.6], [0.3, 0.7]], ["no", "yes"]),
+        5.0,
+    )
+    writer.flush()
+    (segment,) = root.rglob("*.parquet")
+    metadata = pq.ParquetFile(segment).metadata.row_group(0)
+    encodings = {
+        metadata.column(i).path_in_schema: metadata.column(i).encodings
+        for i in range(metadata.num_columns)
+    }
+
+    dictionary = {path for path, found in encodings.items() if "RLE_DICTIONARY" in found}
+    assert {"request_id", "model_version", "role", "inputs.plan", "prediction"} <= dictionary
+    assert not dictionary & {"inputs.age", "latency_ms", "time"}
 
 
 def test_array_inputs_and_regression_round_trip(make_writer: MakeWriter, store: LogStore) -> None:
@@ -274,7 +299,7 @@ def test_conversions_between_writes_are_written_as_one_segment(
     writer.start()
     submit_one(writer, "first")
     for _ in range(1000):  # bounded wait until the thread has converted, not written
-        if not writer._pending:
+        if not writer._pending and writer.pending == 1:
             break
         time.sleep(0.01)
     submit_one(writer, "second", age=41.0)

@@ -265,3 +265,16 @@ def test_sklearn_trusts_scikit_learns_own_tree_types_without_being_told(
     model = RandomForestClassifier(n_estimators=3, random_state=0).fit(iris.frame, iris.target)
     saved = FLAVOR.save(model, tmp_path, trusted=False, options={})
     assert "sklearn.tree._tree.Tree" in saved.meta["trusted_types"]
+
+
+def test_sklearn_model_takes_arrays_only_in_its_training_column_order(tmp_path: Path) -> None:
+    from ferryman.flavors.sklearn import SklearnModel
+
+    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0]})
+    y = np.array([0, 1, 0, 1])
+    on_frame = SklearnModel(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y))
+    on_array = SklearnModel(LogisticRegression().fit(X.to_numpy(), y))
+
+    assert on_frame.takes_array(["a", "b"])
+    assert not on_frame.takes_array(["b", "a"])
+    assert on_array.takes_array(["b", "a"])  # no names: positions are all it knows

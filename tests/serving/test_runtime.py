@@ -242,3 +242,23 @@ async def test_a_store_outage_keeps_the_current_deployments_serving(
             await pool.refresh()
 
         assert await predict(pool, "toy", toy(1.0)) == [2.0]
+
+
+async def test_a_model_that_takes_arrays_gets_validated_arrays_and_the_same_answers(
+    store_registry: Registry, store_endpoints: EndpointService
+) -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    rows = load_breast_cancer(as_frame=True).data.iloc[:7]
+    async with running_pool(store_registry, store_endpoints) as pool:
+        cancer, mixed = pool.get("cancer").ready(), pool.get("mixed").ready()
+        validated = cancer.validate(DecodedBatch(rows.to_numpy()))
+        from_array = (await cancer.predict(DecodedBatch(rows.to_numpy()))).prediction
+        from_records = (
+            await cancer.predict(DecodedBatch(rows.to_dict(orient="records")))
+        ).prediction
+
+    assert cancer.schema.as_array and not mixed.schema.as_array  # python code: DataFrames
+    assert isinstance(validated, np.ndarray) and validated.shape == (7, 30)
+    np.testing.assert_array_equal(from_array.predictions, from_records.predictions)
+    np.testing.assert_array_equal(from_array.probabilities, from_records.probabilities)

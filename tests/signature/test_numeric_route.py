@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ferryman.errors import SchemaValidationError
 from ferryman.signature import infer_signature
 
 NAMES = ("x", "y", "z")
@@ -80,3 +81,32 @@ def test_an_int_beyond_float64_is_refused_naming_column_and_row() -> None:
     with pytest.raises(ValueError, match=r"column 'y', row 1: .*outside the float64 range") as e:
         FLOATS.validate([[1.0, 2.0, 3.0], [1.0, 10**400, 3.0]])
     assert (getattr(e.value, "column", None), getattr(e.value, "row", None)) == ("y", 1)
+
+
+def test_as_array_returns_the_checked_array_where_the_frame_would_hold_one_dtype() -> None:
+    array = np.array([[0.5, 1.0, 2.0], [1.5, 2.0, 3.0]])
+
+    checked = FLOATS.validate(array, as_array=True)
+
+    assert isinstance(checked, np.ndarray) and checked.dtype == np.float64
+    np.testing.assert_array_equal(checked, FLOATS.validate(array).to_numpy())
+    assert checked is not array  # a fresh array: the caller's is never shared
+    assert isinstance(MIXED.validate(array, as_array=True), pd.DataFrame)  # two dtypes
+    for container in CONTAINERS.values():
+        from_python = FLOATS.validate(container(array.tolist()), as_array=True)
+        assert isinstance(from_python, np.ndarray)
+        np.testing.assert_array_equal(from_python, checked)
+    frame = pd.DataFrame(array, columns=list(NAMES))
+    assert isinstance(FLOATS.validate(frame, as_array=True), pd.DataFrame)
+
+
+def test_as_array_refuses_a_null_in_a_column_that_is_not_nullable() -> None:
+    with_nan = np.array([[0.5, np.nan, 2.0]])
+
+    with pytest.raises(SchemaValidationError) as frame_route:
+        FLOATS.validate(with_nan)
+    with pytest.raises(SchemaValidationError) as array_route:
+        FLOATS.validate(with_nan, as_array=True)
+
+    assert str(array_route.value) == str(frame_route.value)
+    assert array_route.value.column == "y"

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from ferryman.capture._layout import LogStorage, check_endpoint
+from ferryman.capture._layout import LogStorage, check_endpoint, parquet_options
 from ferryman.capture._views import SchemaCache, check_read_only, connect, execute
 from ferryman.errors import InvalidInputError
 
@@ -280,7 +280,7 @@ class LogReader:
         temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
         try:
             if format == "parquet":
-                pq.write_table(table, temporary)
+                pq.write_table(table, temporary, **parquet_options(table.schema))
             else:
                 pa_csv.write_csv(_flat(table), temporary)
             os.replace(temporary, target)

@@ -369,6 +369,7 @@ class CaptureWriter:
         items = [pending.popleft() for _ in range(len(pending))]
         if not items:
             return
+        self._converted_items += len(items)  # still pending: counted while converting
         by_endpoint: dict[str, list[Submission]] = {}
         for item in items:
             by_endpoint.setdefault(item[2], []).append(item)
@@ -376,7 +377,6 @@ class CaptureWriter:
         for endpoint, submissions in by_endpoint.items():
             for hour, table in self._convert(endpoint, submissions):
                 converted.setdefault((endpoint, hour), []).append(table)
-        self._converted_items += len(items)
 
     def _write_converted(self) -> int:
         """Write the converted records: one segment per endpoint and hour."""

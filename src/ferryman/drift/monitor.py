@@ -419,7 +419,9 @@ class DriftMonitor:
                 failures[target.endpoint] = f"{type(exc).__name__}: {exc}"
                 self.metrics.failures.labels(target.endpoint).inc()
                 logger.error(
-                    "drift: evaluating endpoint %s failed (%s)", target.endpoint, type(exc).__name__
+                    "drift: evaluating endpoint %s failed: %s",
+                    target.endpoint,
+                    failures[target.endpoint],
                 )
                 continue
             self.metrics.publish(result, timestamp=moment.timestamp())

@@ -9,7 +9,7 @@ joblib (pickle) is available for trusted models only.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -180,6 +180,15 @@ class SklearnModel:
     def classes(self) -> list[Any] | None:
         """The class labels of a single-output classifier, else ``None``."""
         return self._classes
+
+    def takes_array(self, columns: Sequence[str]) -> bool:
+        """Whether rows of ``columns``, in that order, may come as a 2-D array.
+
+        True when the estimator is fed an array anyway and either was fitted without
+        column names or was fitted on exactly these columns in this order.
+        """
+        names = self._feature_names
+        return self._array_input and (names is None or names == list(columns))
 
     def predict(self, data: ModelInput) -> Prediction:
         """Predict on a validated batch.

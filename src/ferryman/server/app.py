@@ -378,17 +378,18 @@ def _log_routes(context: ServerContext) -> list[Route]:
 
 
 def _routes(context: ServerContext) -> list[BaseRoute]:
-    # The native predict route first: routes are matched in order.
+    # The data plane first: Starlette tries routes in order, and a prediction behind the
+    # thirty-odd control-plane routes paid for every one of them (no paths overlap).
     routes: list[BaseRoute] = [
         *native.routes(context),
+        *oip_v2.routes(context),
+        *mlflow.routes(context),
         *control.routes(context),
         # Before the rollout routes: /v1/rollouts/{e}/report must answer 405s itself.
         *_log_routes(context),
         *rollouts.routes(context, lambda: StoreMetricSource(context.registry.database)),
         *drift.routes(context),
         *alerts.routes(context),
-        *oip_v2.routes(context),
-        *mlflow.routes(context),
         *health.routes(context),
     ]
     document = openapi.document(context)

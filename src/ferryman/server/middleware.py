@@ -1,14 +1,16 @@
 """Pure-ASGI middleware of the server (no ``BaseHTTPMiddleware``: it costs a task per request).
 
 :class:`RequestIDMiddleware` gives every HTTP request an id: the client's ``X-Request-ID``
-when it is sensible (1-128 visible ASCII characters), else a fresh ``uuid4`` hex. Routes
-read it with :func:`request_id`; every response, errors included, echoes it in
-``X-Request-ID``.
+when it is sensible (1-128 visible ASCII characters), else a fresh one from
+:func:`new_request_id`. Routes read it with :func:`request_id`; every response, errors
+included, echoes it in ``X-Request-ID``.
 """
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
+import secrets
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,12 +19,41 @@ _HEADER = b"x-request-id"
 _MAX_LENGTH = 128
 
 
+class _Ids:
+    """32 hex digits: 64 random bits drawn once per process, then a 64-bit counter.
+
+    Unique across processes and restarts (a fresh prefix each time, and after a fork)
+    without a system call per request: ``uuid4`` reads ``os.urandom``, which releases the
+    GIL around ``getrandom``, and on a busy server the event loop then waits for a
+    model or capture thread to hand the GIL back before the request can go on.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_ids = _Ids()
+
+
+def new_request_id() -> str:
+    """A new request id: 32 lowercase hex digits, unique across processes and restarts."""
+    return _ids.next()
+
+
 def request_id(scope: Scope) -> str:
     """Return the id :class:`RequestIDMiddleware` gave the request (or a new one)."""
     state: dict[str, Any] = scope.setdefault("state", {})
     value = state.get("request_id")
     if value is None:
-        value = state["request_id"] = uuid.uuid4().hex
+        value = state["request_id"] = new_request_id()
     return str(value)
 
 
@@ -49,7 +80,7 @@ class RequestIDMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        value = _client_id(scope) or uuid.uuid4().hex
+        value = _client_id(scope) or new_request_id()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = value
         header = (_HEADER, value.encode("ascii"))

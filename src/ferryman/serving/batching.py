@@ -315,8 +315,8 @@ def merge(parts: Sequence[ModelInput]) -> ModelInput | None:
     """Concatenate validated batches, or return ``None`` when they cannot be merged exactly.
 
     Args:
-        parts: DataFrames (table signatures) or 2-D arrays (tensor signatures) from the
-            same signature.
+        parts: DataFrames (table signatures) or 2-D arrays (tensor signatures, and table
+            signatures validated as arrays) from the same signature.
     """
     first = parts[0]
     if isinstance(first, np.ndarray):

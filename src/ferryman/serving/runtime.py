@@ -147,12 +147,18 @@ class Deployment:
         self.executor = executor
         self.name = spec.name
         self.timeout_ms = spec.timeout_ms
+        model = version.model.model
+        takes_array = getattr(model, "takes_array", None)
         self.schema = InputSchema(
             version.signature,
             unknown_columns=spec.unknown_columns,
             passthrough=frozenset(spec.passthrough),
+            # A model that would turn a DataFrame straight into an array gets the array.
+            as_array=bool(takes_array(version.signature.column_names))
+            if callable(takes_array) and version.signature.kind == "table"
+            else False,
         )
-        predict = version.model.model.predict
+        predict = model.predict
         self.runner: Runner
         if spec.max_batch_size > 1:
             self.runner = MicroBatcher(
@@ -680,11 +686,13 @@ class RuntimePool:
             candidate=candidate,
             key=rollout.key,
             stable=stable,
-            # Same signature and endpoint settings: the stable version's validated rows
-            # are the candidate's too (shadow copies reuse them, and can share calls).
+            # Same signature, endpoint settings and input layout: the stable version's
+            # validated rows are the candidate's too (shadow copies reuse them, and can
+            # share calls).
             same_input=stable is not None
             and stable.spec == candidate.spec
-            and stable.version.signature == candidate.version.signature,
+            and stable.version.signature == candidate.version.signature
+            and stable.schema.as_array == candidate.schema.as_array,
         )
 
     async def _loaded_version(

@@ -322,7 +322,7 @@ class Signature(BaseModel):
         return model_from_dict(cls, data, what="signature")
 
     def validate(  # type: ignore[override]  # replaces pydantic's deprecated v1 classmethod
-        self, data: object, *, unknown_columns: UnknownColumns = "reject"
+        self, data: object, *, unknown_columns: UnknownColumns = "reject", as_array: bool = False
     ) -> pd.DataFrame | np.ndarray:
         """Check a batch against the signature and return it in the model's layout.
 
@@ -342,6 +342,11 @@ class Signature(BaseModel):
             data: The batch.
             unknown_columns: ``"reject"`` raises on input columns the signature does not
                 name; ``"ignore"`` drops them.
+            as_array: For a table signature whose columns are all float64 (or all
+                int64), return the checked rows as a 2-D array (columns in signature
+                order) instead of a DataFrame, except for a DataFrame or Arrow input:
+                for models that take arrays, it saves building a DataFrame they would
+                only turn back into one.
 
         Returns:
             For table signatures a DataFrame with a zero-based RangeIndex, the
@@ -369,4 +374,4 @@ class Signature(BaseModel):
             ...
             ferryman.errors.SchemaValidationError: column 'age', row 1: expected int64, got ...
         """
-        return _validation.validate(self, data, unknown_columns=unknown_columns)
+        return _validation.validate(self, data, unknown_columns=unknown_columns, as_array=as_array)

@@ -116,7 +116,11 @@ class _OneItemGetter:
 
 
 def validate(
-    signature: Signature, data: object, *, unknown_columns: Literal["reject", "ignore"]
+    signature: Signature,
+    data: object,
+    *,
+    unknown_columns: Literal["reject", "ignore"],
+    as_array: bool = False,
 ) -> pd.DataFrame | np.ndarray:
     """Validate ``data`` against ``signature``; see :meth:`Signature.validate`."""
     if unknown_columns not in ("reject", "ignore"):
@@ -129,7 +133,7 @@ def validate(
         rows = _list_rows(plan, data, reject=reject)
         matrix = _numeric_from_python(plan, rows, by_column=False)
         if matrix is not None:
-            return _from_matrix(plan, matrix)
+            return _from_matrix(plan, matrix, as_array=as_array)
         return _from_lists(plan, list(zip(*rows, strict=True)))
     if isinstance(data, np.ndarray):
         _check_array_shape(plan, data)
@@ -141,7 +145,7 @@ def validate(
                 return tensor
         matrix = _numeric_matrix(plan, data)
         if matrix is not None:
-            return _from_matrix(plan, matrix)
+            return _from_matrix(plan, matrix, as_array=as_array)
         return _from_columns(plan, [data[:, position] for position in range(plan.width)])
     if isinstance(data, pd.DataFrame):
         return _from_frame(plan, data, reject=reject)
@@ -149,7 +153,9 @@ def validate(
         return _from_columns(plan, _table_columns(plan, data, reject=reject))
     if isinstance(data, Mapping):
         lists, arrays = _dict_columns(plan, data, reject=reject)
-        return _from_lists(plan, lists) if lists is not None else _from_columns(plan, arrays)
+        if lists is not None:
+            return _from_lists(plan, lists, as_array=as_array)
+        return _from_columns(plan, arrays)
     raise SchemaValidationError(
         f"Cannot validate a {type(data).__name__}: expected {_ACCEPTED}.",
         expected=_ACCEPTED,
@@ -182,12 +188,12 @@ def _from_columns(
 
 
 def _from_lists(
-    plan: ValidationPlan, lists: Sequence[Sequence[object]]
+    plan: ValidationPlan, lists: Sequence[Sequence[object]], *, as_array: bool = False
 ) -> pd.DataFrame | np.ndarray:
     """Convert columns of Python values (from JSON): all-numeric, float block, or general."""
     matrix = _numeric_from_python(plan, lists, by_column=True)
     if matrix is not None:
-        return _from_matrix(plan, matrix)
+        return _from_matrix(plan, matrix, as_array=as_array)
     block = None
     if len(plan.float_positions) > 1:
         block = _float_block_from_lists(plan, [lists[p] for p in plan.float_positions])
@@ -552,9 +558,13 @@ def _checked_numeric(plan: ValidationPlan, matrix: np.ndarray) -> np.ndarray | N
     return matrix
 
 
-def _from_matrix(plan: ValidationPlan, matrix: np.ndarray) -> pd.DataFrame | np.ndarray:
+def _from_matrix(
+    plan: ValidationPlan, matrix: np.ndarray, *, as_array: bool = False
+) -> pd.DataFrame | np.ndarray:
     if plan.tensor_dtype is not None:
         return cast_tensor(matrix, dtype=plan.tensor_dtype, names=plan.names)
+    if as_array and plan.numeric in ("float", "int"):
+        return matrix  # fresh and checked, with the one dtype the DataFrame would hold
     # ``matrix`` is always a fresh array here (see the callers), so pandas need not copy.
     if plan.numeric == "mixed":
         data = {

@@ -40,6 +40,9 @@ class InputSchema:
         signature: The served version's signature.
         unknown_columns: ``"reject"`` or ``"ignore"`` columns the signature does not name.
         passthrough: Columns a request may carry that are taken out before validation.
+        as_array: Validate all-float (or all-int) array batches into the checked array
+            rather than a DataFrame, for models that take arrays (see
+            :meth:`Signature.validate <ferryman.signature.Signature.validate>`).
 
     Attributes:
         columns: The signature's column names, in signature order.
@@ -54,6 +57,7 @@ class InputSchema:
     signature: Signature
     unknown_columns: UnknownColumns = "reject"
     passthrough: frozenset[str] = frozenset()
+    as_array: bool = False
     columns: tuple[str, ...] = field(init=False)
     is_tensor: bool = field(init=False)
     positions: Mapping[str, int] = field(init=False, repr=False)
@@ -79,7 +83,9 @@ class InputSchema:
         Raises:
             SchemaValidationError: The batch does not match the signature.
         """
-        return self.signature.validate(data, unknown_columns=self.unknown_columns)
+        return self.signature.validate(
+            data, unknown_columns=self.unknown_columns, as_array=self.as_array
+        )
 
 
 @dataclass(frozen=True)
