@@ -368,6 +368,71 @@ async def test_the_direct_runner_passes_the_models_error_on(
         await asyncio.wait_for(runner.submit(rows(-1.0)), WAIT)
 
 
+class ThreadRecorder(FakeModel):
+    """A FakeModel that also records which thread ran each call."""
+
+    def __init__(self, clock: ManualClock, compute_seconds: float) -> None:
+        super().__init__(clock, compute_seconds=compute_seconds)
+        self.threads: list[str] = []
+
+    def predict(self, data: ModelInput) -> Prediction:
+        self.threads.append(threading.current_thread().name)
+        return super().predict(data)
+
+
+async def test_short_calls_run_inline_and_a_slow_size_moves_to_the_executor(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = ThreadRecorder(clock, compute_seconds=0.0001)  # 0.1 ms a call
+    runner = DirectRunner(predict=model.predict, executor=executor, clock=clock, inline_ms=0.5)
+    loop_thread = threading.current_thread().name
+
+    first = runner.submit(rows(1.0))
+    assert first.done() and first.result().queue_ms == 0.0  # ran on the loop, at once
+    assert (await first).prediction.predictions.tolist() == [2.0]
+
+    model.compute_seconds = 0.004  # 4 ms: eight times the budget
+    slow = runner.submit(rows(1.0))
+    assert slow.done()  # this size was fast until now, so it ran inline once more
+    after = runner.submit(rows(1.0))
+    assert not after.done()  # now it goes to a model thread
+    await asyncio.wait_for(after, WAIT)
+
+    assert model.threads[:2] == [loop_thread, loop_thread]
+    assert model.threads[2] != loop_thread
+
+
+async def test_large_unseen_requests_and_a_zero_budget_use_the_executor(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = ThreadRecorder(clock, compute_seconds=0.0001)
+    inline = DirectRunner(predict=model.predict, executor=executor, clock=clock, inline_ms=0.5)
+    never = DirectRunner(predict=model.predict, executor=executor, clock=clock)
+
+    big = inline.submit(rows(*range(100)))  # more than INLINE_TRIAL_ROWS, never timed
+    small = never.submit(rows(1.0))
+
+    assert not big.done() and not small.done()
+    await asyncio.wait_for(asyncio.gather(big, small), WAIT)
+    assert threading.current_thread().name not in model.threads
+
+
+async def test_an_inline_call_passes_the_models_error_on(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    runner = DirectRunner(
+        predict=FakeModel(clock, compute_seconds=0.0).predict,
+        executor=executor,
+        clock=clock,
+        inline_ms=0.5,
+    )
+    failed = runner.submit(rows(-1.0))
+
+    assert failed.done()
+    with pytest.raises(PredictionError, match="negative x"):
+        await failed
+
+
 @pytest.mark.parametrize(
     ("max_batch_size", "max_concurrency", "message"),
     [(0, 1, "max_batch_size must be at least 1"), (2, 0, "max_concurrency must be at least 1")],

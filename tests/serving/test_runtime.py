@@ -19,7 +19,13 @@ from ferryman.errors import (
     StoreUnavailableError,
 )
 from ferryman.registry import Registry
-from ferryman.serving import EndpointRuntime, EndpointService, EndpointSource, RuntimePool
+from ferryman.serving import (
+    DirectRunner,
+    EndpointRuntime,
+    EndpointService,
+    EndpointSource,
+    RuntimePool,
+)
 from ferryman.serving._threads import DaemonThreadExecutor
 from ferryman.serving.codecs import DecodedBatch
 
@@ -259,6 +265,9 @@ async def test_a_model_that_takes_arrays_gets_validated_arrays_and_the_same_answ
         ).prediction
 
     assert cancer.schema.as_array and not mixed.schema.as_array  # python code: DataFrames
+    # scikit-learn's calls are pure computation and may run inline; python code's never.
+    assert isinstance(cancer.runner, DirectRunner) and isinstance(mixed.runner, DirectRunner)
+    assert cancer.runner.inline_ms > 0 and mixed.runner.inline_ms == 0
     assert isinstance(validated, np.ndarray) and validated.shape == (7, 30)
     np.testing.assert_array_equal(from_array.predictions, from_records.predictions)
     np.testing.assert_array_equal(from_array.probabilities, from_records.probabilities)

@@ -52,8 +52,14 @@ def compile_proba(estimator: Any) -> ProbaFunction | None:
     def proba(X: np.ndarray) -> np.ndarray:
         scores = X @ coef + intercept
         if binary:
-            positive = 1.0 / (1.0 + np.exp(-scores[:, 0]))
-            return np.column_stack((1.0 - positive, positive))
+            out = np.empty((len(scores), 2))
+            positive = out[:, 1]
+            np.negative(scores[:, 0], out=positive)
+            np.exp(positive, out=positive)
+            positive += 1.0
+            np.reciprocal(positive, out=positive)
+            np.subtract(1.0, positive, out=out[:, 0])
+            return out
         scores -= scores.max(axis=1, keepdims=True)
         np.exp(scores, out=scores)
         scores /= scores.sum(axis=1, keepdims=True)

@@ -56,7 +56,13 @@ class SavedArtifact:
 
 @runtime_checkable
 class LoadedModel(Protocol):
-    """A model ready to predict on batches."""
+    """A model ready to predict on batches.
+
+    Optional capabilities the server looks for: ``takes_array(columns) -> bool`` (rows
+    of an all-numeric table signature may come as a 2-D array in ``columns`` order
+    rather than a DataFrame) and ``bounded_compute = True`` (calls are pure computation,
+    so short ones may run on the event loop instead of a model thread).
+    """
 
     def predict(self, data: ModelInput) -> Prediction:
         """Predict on a batch of validated rows.

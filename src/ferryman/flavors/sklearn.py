@@ -181,6 +181,10 @@ class SklearnModel:
         """The class labels of a single-output classifier, else ``None``."""
         return self._classes
 
+    #: Calls are pure computation whose time grows with the rows (no I/O, no sleeping),
+    #: so a short one may run on the event loop (see ``DirectRunner``).
+    bounded_compute = True
+
     def takes_array(self, columns: Sequence[str]) -> bool:
         """Whether rows of ``columns``, in that order, may come as a 2-D array.
 
@@ -204,6 +208,15 @@ class SklearnModel:
         """
         rows = len(data)
         features = self._features(data)
+        if self._fast_proba is not None and isinstance(features, np.ndarray):
+            # The compiled linear function: no scikit-learn call, so no configuration.
+            with model_failures("sklearn"):
+                raw = self._fast_proba(np.asarray(features, dtype=np.float64))
+                probabilities = as_probabilities(raw, rows=rows)
+                labels = labels_from_probabilities(probabilities, self._labels)  # type: ignore[arg-type]
+            return Prediction(
+                predictions=labels, probabilities=probabilities, classes=self._classes
+            )
         with (
             model_failures("sklearn"),
             self._config(assume_finite=True, skip_parameter_validation=True),
@@ -213,11 +226,7 @@ class SklearnModel:
                     predictions=as_predictions(self.estimator.predict(features), rows=rows),
                     classes=self._classes,
                 )
-            if self._fast_proba is not None and isinstance(features, np.ndarray):
-                raw = self._fast_proba(np.asarray(features, dtype=np.float64))
-            else:
-                raw = self.estimator.predict_proba(features)
-            probabilities = as_probabilities(raw, rows=rows)
+            probabilities = as_probabilities(self.estimator.predict_proba(features), rows=rows)
             if self._labels_from_proba:
                 labels = labels_from_probabilities(probabilities, self._labels)
             else:

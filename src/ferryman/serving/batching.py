@@ -1,6 +1,7 @@
 """Running model calls off the event loop, one request at a time or micro-batched.
 
-Both runners hand a validated batch to a thread pool and return an asyncio future of a
+Both runners hand a validated batch to a thread pool (or, for calls of a few tenths of a
+millisecond, run it inline: see :class:`DirectRunner`) and return an asyncio future of a
 :class:`TimedPrediction`, which carries the time the request queued and the time the
 model computed (the server reports both as ``X-Queue-Time-Ms`` and
 ``X-Compute-Time-Ms``). Cancelling the future (an endpoint's timeout does) withdraws a
@@ -50,6 +51,9 @@ from ferryman.flavors.base import ModelInput, Prediction
 #: Weight of the newest batch in the moving average of compute time.
 _EWMA_WEIGHT = 0.2
 
+#: Largest request (rows) tried inline before this runner has timed a call of its size.
+INLINE_TRIAL_ROWS = 64
+
 
 @dataclass(frozen=True, slots=True)
 class TimedPrediction:
@@ -77,12 +81,25 @@ class Runner(Protocol):
 
 
 class DirectRunner:
-    """Call the model once per request on the executor: no batching.
+    """Call the model once per request: no batching.
+
+    The call normally runs on the executor, so a slow model never holds up the event
+    loop. A model whose calls are known to take a few tenths of a millisecond (a linear
+    model on a few dozen rows) runs *inline* instead, on the event loop, when
+    ``inline_ms`` allows it: handing such a call to a thread and back costs more than
+    the call, and every hand-over of the GIL lets a background thread in. The decision
+    is per request, from a moving average of this runner's compute time for requests of
+    about the same size (same power of two of rows): inline only below ``inline_ms``,
+    which only models of bounded pure computation get (see ``Deployment``). A request
+    of a size not seen yet runs inline up to ``INLINE_TRIAL_ROWS`` rows, on the
+    executor beyond; one slow call moves its size to the executor from then on.
 
     Args:
-        predict: The model's batch predict function (runs on the executor's threads).
+        predict: The model's batch predict function.
         executor: The threads for model calls.
         clock: Seconds from a monotonic clock; injectable for tests.
+        inline_ms: Largest average compute time (milliseconds) of a call run inline;
+            0 runs every call on the executor.
     """
 
     def __init__(
@@ -91,17 +108,32 @@ class DirectRunner:
         predict: Callable[[ModelInput], Prediction],
         executor: Executor,
         clock: Callable[[], float] = time.perf_counter,
+        inline_ms: float = 0.0,
     ) -> None:
         self.predict = predict
         self.executor = executor
         self.clock = clock
+        self.inline_ms = inline_ms
+        self._cost_ms: dict[int, float] = {}  # moving average by rows.bit_length()
 
     def __repr__(self) -> str:
-        return f"DirectRunner(executor={self.executor!r})"
+        return f"DirectRunner(executor={self.executor!r}, inline_ms={self.inline_ms})"
 
     def submit(self, data: ModelInput) -> asyncio.Future[TimedPrediction]:
-        """Schedule ``predict(data)`` on the executor."""
+        """Run ``predict(data)`` inline (a finished future) or schedule it on the executor."""
         loop = asyncio.get_running_loop()
+        if self.inline_ms > 0.0:
+            rows = len(data)
+            cost = self._cost_ms.get(rows.bit_length())
+            if rows <= INLINE_TRIAL_ROWS if cost is None else cost < self.inline_ms:
+                future: asyncio.Future[TimedPrediction] = loop.create_future()
+                try:
+                    timed = self._call(data, self.clock())
+                except Exception as exc:  # delivered to the awaiting request, as from a thread
+                    future.set_exception(exc)
+                else:
+                    future.set_result(timed)
+                return future
         return loop.run_in_executor(self.executor, self._call, data, self.clock())
 
     def _call(self, data: ModelInput, queued: float) -> TimedPrediction:
@@ -109,9 +141,15 @@ class DirectRunner:
         start = clock()
         prediction = self.predict(data)
         end = clock()
-        return TimedPrediction(
-            prediction, (start - queued) * 1000.0, (end - start) * 1000.0, len(prediction)
+        compute_ms = (end - start) * 1000.0
+        rows = len(prediction)
+        bucket = rows.bit_length()
+        # Written from the model thread or the loop; a lost update only delays the average.
+        previous = self._cost_ms.get(bucket)
+        self._cost_ms[bucket] = (
+            compute_ms if previous is None else previous + _EWMA_WEIGHT * (compute_ms - previous)
         )
+        return TimedPrediction(prediction, (start - queued) * 1000.0, compute_ms, rows)
 
 
 class _Pending:

@@ -50,6 +50,10 @@ _T = TypeVar("_T")
 #: Seconds before a version that failed to load is tried again (unless its reference moves).
 RETRY_FAILED_LOAD_SECONDS = 30.0
 
+#: Longest average call (milliseconds) of a bounded-computation model run on the event
+#: loop rather than on a model thread (see :class:`~ferryman.serving.batching.DirectRunner`).
+INLINE_MS = 0.5
+
 
 class EndpointSpec(Protocol):
     """What the pool needs of an endpoint's configuration (``EndpointConfig`` has it)."""
@@ -171,7 +175,15 @@ class Deployment:
                 clock=clock,
             )
         else:
-            self.runner = DirectRunner(predict=predict, executor=executor, clock=clock)
+            # Models of bounded pure computation (scikit-learn's) may run inline when
+            # their calls are short: see DirectRunner.
+            bounded = bool(getattr(model, "bounded_compute", False))
+            self.runner = DirectRunner(
+                predict=predict,
+                executor=executor,
+                clock=clock,
+                inline_ms=INLINE_MS if bounded else 0.0,
+            )
 
     def __repr__(self) -> str:
         return f"<Deployment {self.name} serving {self.version.ref}>"
@@ -192,6 +204,8 @@ class Deployment:
             PredictionError: The model failed.
         """
         future = self.runner.submit(data)
+        if future.done():  # ran inline
+            return future.result()
         deadline = asyncio.timeout(self.timeout_ms / 1000.0)
         try:
             async with deadline:
