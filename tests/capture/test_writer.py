@@ -113,15 +113,8 @@ def test_many_row_request_becomes_one_record_per_row(
 
 def test_segments_dictionary_encode_text_columns_only(make_writer: MakeWriter, root: Path) -> None:
     writer = make_writer()
-    writer.submit(
-        "batch-1",
-        "churn",
-        "churn/1",
-        "primary",
-        frame(age=[20.0, 30.0, 40.0], plan=["a", "b", "a"]),
-        classified(["no", "yes", "yes"], [[0.9, 0.1], [0.4, 0.6], [0.3, 0.7]], ["no", "yes"]),
-        5.0,
-    )
+    submit_one(writer, "r1", label="yes")
+    submit_one(writer, "r2", age=41.0, label="no")
     writer.flush()
     (segment,) = root.rglob("*.parquet")
     metadata = pq.ParquetFile(segment).metadata.row_group(0)
