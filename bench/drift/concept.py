@@ -156,17 +156,13 @@ STATIONARY_STREAMS: dict[str, tuple[Stream, str]] = {
     "normal (stationary)": (lambda r, n: r.normal(0, 1, n), "normal"),
 }
 STATIONARY_BY_KIND = {kind: make for make, kind in STATIONARY_STREAMS.values()}
-DETECTORS: dict[str, Callable[[], Any]] = {
-    "adwin": ADWIN,
-    "page_hinkley": lambda: PageHinkley(target_arl=TARGET_ARL, warmup=WARMUP),
-    "ddm": DDM,
-    "ddm_2sd": lambda: DDM(warning_level=1.5, drift_level=2.0),
-}
-KINDS = {
-    "adwin": ("errors", "normal"),
-    "page_hinkley": ("errors", "normal"),
-    "ddm": ("errors",),
-    "ddm_2sd": ("errors",),
+BOTH, ERRORS_ONLY = ("errors", "normal"), ("errors",)
+#: Detector name -> (factory, the stream kinds it reads: DDM reads only 0/1 errors).
+DETECTORS: dict[str, tuple[Callable[[], Any], tuple[str, ...]]] = {
+    "adwin": (ADWIN, BOTH),
+    "page_hinkley": (lambda: PageHinkley(target_arl=TARGET_ARL, warmup=WARMUP), BOTH),
+    "ddm": (DDM, ERRORS_ONLY),
+    "ddm_2sd": (lambda: DDM(warning_level=1.5, drift_level=2.0), ERRORS_ONLY),
 }
 
 
@@ -271,9 +267,9 @@ def run(seeds: int, length: int, stationary: int) -> dict[str, Any]:
     """Measure every detector and the baseline, plain and matched, on every stream."""
     streams: dict[str, Any] = {}
     contenders: dict[str, tuple[Callable[[np.ndarray], tuple[int, ...]], tuple[str, ...]]] = {
-        name: (partial(_detections, make), KINDS[name]) for name, make in DETECTORS.items()
+        name: (partial(_detections, make), kinds) for name, (make, kinds) in DETECTORS.items()
     }
-    contenders["baseline"] = (baseline_detections, ("errors", "normal"))
+    contenders["baseline"] = (baseline_detections, BOTH)
     for stream_name, (make_stream, kind) in CHANGE_STREAMS.items():
         for name, (detect, kinds) in contenders.items():
             if kind in kinds:
@@ -291,10 +287,10 @@ def run(seeds: int, length: int, stationary: int) -> dict[str, Any]:
     }
     stationary_name = {kind: name for name, (_, kind) in STATIONARY_STREAMS.items()}
     matched: dict[str, Any] = {}
-    for name, make in DETECTORS.items():
+    for name, (make, kinds) in DETECTORS.items():
         configured = configured_rate(make())
         entry: dict[str, Any] = {"configured": configured, "kinds": {}}
-        for kind in KINDS[name]:
+        for kind in kinds:
             own = streams[stationary_name[kind]][name]["false_alarms"]
             z = calibrations[kind].z_for(own["high"])
             detect = partial(baseline_detections, z=z)

@@ -8,31 +8,19 @@ are only checked to be positive: the machines are shared and noisy.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("drift-bench-smoke")]
+from tests.bench._smoke import BENCH, run_smoke
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "drift"
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("drift-bench-smoke")]
 
 
 def _smoke(script: str, output: Path, cwd: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FERRYMAN_")}
-    done = subprocess.run(
-        [sys.executable, str(BENCH / script), "--smoke", "--output-dir", str(output)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,  # a hang guard, not a performance assertion
-        check=False,
-    )
-    return done, output
+    return run_smoke(BENCH / "drift" / script, cwd=cwd, output_dir=output), output
 
 
 @pytest.fixture(scope="module")
