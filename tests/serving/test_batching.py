@@ -96,6 +96,7 @@ def batcher(
     max_latency_ms: float = 60_000.0,
     max_concurrency: int = 1,
     initial_compute_ms: float | None = None,
+    inline_ms: float = 0.0,
 ) -> MicroBatcher:
     return MicroBatcher(
         predict=model.predict,
@@ -105,6 +106,7 @@ def batcher(
         max_concurrency=max_concurrency,
         initial_compute_ms=initial_compute_ms,
         clock=clock,
+        inline_ms=inline_ms,
     )
 
 
@@ -431,6 +433,71 @@ async def test_an_inline_call_passes_the_models_error_on(
     assert failed.done()
     with pytest.raises(PredictionError, match="negative x"):
         await failed
+
+
+async def test_short_batches_run_inline_with_every_request_of_the_loop_pass(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = ThreadRecorder(clock, compute_seconds=0.001)  # 1 ms a call
+    runner = batcher(model, executor, clock, inline_ms=5.0, initial_compute_ms=1.0)
+    loop_thread = threading.current_thread().name
+
+    # Submitted in one pass of the loop, as requests read together from the sockets are.
+    futures = [runner.submit(rows(float(i))) for i in range(5)]
+    assert not any(future.done() for future in futures)  # the call waits for the pass to end
+    timed = await gather(*futures)
+
+    assert model.calls == [5]
+    assert model.threads == [loop_thread]
+    assert [t.prediction.predictions.tolist() for t in timed] == [[0.0], [2.0], [4.0], [6.0], [8.0]]
+    assert all(t.batch_rows == 5 and t.compute_ms == pytest.approx(1.0) for t in timed)
+
+
+async def test_inline_batches_keep_max_batch_size_and_serve_the_rest_next(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = ThreadRecorder(clock, compute_seconds=0.001)
+    runner = batcher(
+        model, executor, clock, max_batch_size=3, inline_ms=5.0, initial_compute_ms=1.0
+    )
+
+    timed = await gather(*(runner.submit(rows(float(i))) for i in range(7)))
+
+    assert model.calls == [3, 3, 1]
+    assert [t.prediction.predictions.tolist() for t in timed] == [[2.0 * i] for i in range(7)]
+
+
+async def test_slow_batches_and_oversized_requests_leave_the_loop_for_the_executor(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = ThreadRecorder(clock, compute_seconds=0.001)
+    runner = batcher(
+        model, executor, clock, max_batch_size=4, inline_ms=5.0, initial_compute_ms=1.0
+    )
+    loop_thread = threading.current_thread().name
+
+    await gather(runner.submit(rows(*range(6))))  # more than max_batch_size rows
+    await gather(runner.submit(rows(1.0)))  # inline, then the model turns slow
+    model.compute_seconds = 0.1
+    await gather(runner.submit(rows(1.0)))  # inline: 1 ms was the average so far
+    await gather(runner.submit(rows(1.0)))  # the average is over 5 ms now
+
+    assert model.threads[0] != loop_thread
+    assert model.threads[1:3] == [loop_thread, loop_thread]
+    assert model.threads[3] != loop_thread
+
+
+async def test_only_the_culprit_fails_in_an_inline_batch(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = FakeModel(clock, compute_seconds=0.0)
+    runner = batcher(model, executor, clock, inline_ms=5.0, initial_compute_ms=1.0)
+
+    good, bad = runner.submit(rows(1.0)), runner.submit(rows(-1.0))
+    done = await asyncio.wait_for(asyncio.gather(good, bad, return_exceptions=True), WAIT)
+
+    assert isinstance(done[0], TimedPrediction) and done[0].prediction.predictions.tolist() == [2.0]
+    assert isinstance(done[1], PredictionError)
 
 
 @pytest.mark.parametrize(

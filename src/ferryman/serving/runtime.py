@@ -54,6 +54,11 @@ RETRY_FAILED_LOAD_SECONDS = 30.0
 #: loop rather than on a model thread (see :class:`~ferryman.serving.batching.DirectRunner`).
 INLINE_MS = 0.5
 
+#: The same for a micro-batched endpoint's merged calls (see
+#: :class:`~ferryman.serving.batching.MicroBatcher`): longer, since one call serves a
+#: whole batch and the hand-over to a thread would cost every member the wait.
+BATCH_INLINE_MS = 2.0
+
 
 class EndpointSpec(Protocol):
     """What the pool needs of an endpoint's configuration (``EndpointConfig`` has it)."""
@@ -163,6 +168,9 @@ class Deployment:
             else False,
         )
         predict = model.predict
+        # Models of bounded pure computation (scikit-learn's) may run inline when their
+        # calls are short: see DirectRunner and MicroBatcher.
+        bounded = bool(getattr(model, "bounded_compute", False))
         self.runner: Runner
         if spec.max_batch_size > 1:
             self.runner = MicroBatcher(
@@ -173,11 +181,9 @@ class Deployment:
                 max_concurrency=model_threads,
                 initial_compute_ms=version.warmup_ms,
                 clock=clock,
+                inline_ms=BATCH_INLINE_MS if bounded else 0.0,
             )
         else:
-            # Models of bounded pure computation (scikit-learn's) may run inline when
-            # their calls are short: see DirectRunner.
-            bounded = bool(getattr(model, "bounded_compute", False))
             self.runner = DirectRunner(
                 predict=predict,
                 executor=executor,
