@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ferryman.errors import InvalidInputError, UntrustedArtifactError
-from ferryman.flavors import _linear, _skops
+from ferryman.flavors import _linear, _skops, _trees
 from ferryman.flavors._options import check_options
 from ferryman.flavors._prediction import (
     as_predictions,
@@ -171,7 +171,7 @@ class SklearnModel:
         self._has_proba = self._labels is not None and hasattr(estimator, "predict_proba")
         self._labels_from_proba = self._has_proba and _predicts_argmax_of_proba(estimator)
         self._fast_proba = (
-            _linear.compile_proba(estimator)
+            _linear.compile_proba(estimator) or _trees.compile_proba(estimator)
             if self._array_input and self._labels_from_proba
             else None
         )
@@ -209,7 +209,7 @@ class SklearnModel:
         rows = len(data)
         features = self._features(data)
         if self._fast_proba is not None and isinstance(features, np.ndarray):
-            # The compiled linear function: no scikit-learn call, so no configuration.
+            # A compiled function (linear or trees): no configuration context needed.
             with model_failures("sklearn"):
                 raw = self._fast_proba(np.asarray(features, dtype=np.float64))
                 probabilities = as_probabilities(raw, rows=rows)

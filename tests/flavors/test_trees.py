@@ -1,0 +1,89 @@
+"""The compiled tree walk reproduces HistGradientBoostingClassifier bit for bit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from ferryman.flavors._trees import compile_proba
+from ferryman.flavors.sklearn import SklearnModel
+
+
+@st.composite
+def fitted(draw: st.DrawFn) -> tuple[HistGradientBoostingClassifier, np.ndarray]:
+    """A small model fitted on random data with missing values, and rows to predict."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    classes = draw(st.sampled_from([2, 3]))
+    features = draw(st.integers(1, 6))
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(200, features))
+    y = (X[:, 0] > 0).astype(int) + (classes == 3) * (X[:, -1] > 0.5).astype(int)
+    X[rng.random(X.shape) < draw(st.sampled_from([0.0, 0.1, 0.4]))] = np.nan
+    model = HistGradientBoostingClassifier(
+        max_iter=draw(st.integers(1, 30)),
+        max_leaf_nodes=draw(st.integers(2, 31)),
+        max_depth=draw(st.sampled_from([None, 2, 5])),
+        random_state=0,
+    ).fit(X, y)
+    rows = rng.normal(size=(draw(st.integers(1, 40)), features)) * 2
+    specials = np.array([np.nan, np.inf, -np.inf, 0.0])
+    mask = rng.random(rows.shape) < 0.2
+    rows[mask] = rng.choice(specials, size=int(mask.sum()))
+    return model, rows
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fitted())
+def test_compiled_probabilities_equal_scikit_learns_exactly(
+    case: tuple[HistGradientBoostingClassifier, np.ndarray],
+) -> None:
+    model, rows = case
+    proba = compile_proba(model)
+    assert proba is not None
+    np.testing.assert_array_equal(proba(rows), model.predict_proba(rows))
+
+
+@pytest.mark.parametrize("loader", [load_breast_cancer, load_iris], ids=["binary", "multiclass"])
+def test_the_flavor_serves_the_compiled_trees_with_scikit_learns_labels(loader: Any) -> None:
+    X, y = loader(return_X_y=True)
+    estimator = HistGradientBoostingClassifier(random_state=0).fit(X, y)
+    model = SklearnModel(estimator)
+    assert model._fast_proba is not None
+
+    prediction = model.predict(X)
+
+    np.testing.assert_array_equal(prediction.probabilities, estimator.predict_proba(X))
+    np.testing.assert_array_equal(prediction.predictions, estimator.predict(X))
+
+
+def test_categorical_models_and_subclasses_keep_scikit_learns_predictor() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"size": rng.normal(size=300), "colour": pd.Categorical(rng.choice(["r", "g"], 300))}
+    )
+    y = (frame["size"] > 0) ^ (frame["colour"] == "r")
+    categorical = HistGradientBoostingClassifier(categorical_features="from_dtype").fit(frame, y)
+
+    class Custom(HistGradientBoostingClassifier):
+        def predict_proba(self, X: Any) -> Any:
+            return super().predict_proba(X)[:, ::-1]
+
+    X, y = load_breast_cancer(return_X_y=True)
+    assert compile_proba(categorical) is None
+    assert compile_proba(Custom(max_iter=5).fit(X, y)) is None
+
+
+def test_rows_of_the_wrong_width_get_scikit_learns_error() -> None:
+    X, y = load_breast_cancer(return_X_y=True)
+    proba = compile_proba(HistGradientBoostingClassifier(max_iter=5).fit(X, y))
+    assert proba is not None
+
+    with pytest.raises(ValueError, match="features"):
+        proba(X[:, :5])
