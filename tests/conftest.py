@@ -96,4 +96,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     for key in list(os.environ):
         if key.startswith("FERRYMAN_"):
             monkeypatch.delenv(key)
+    # Servers started by tests compute drift on a thread: a child process per server
+    # would cost seconds of start-up each. The child process has its own tests.
+    monkeypatch.setenv("FERRYMAN_DRIFT_PROCESS", "false")
     monkeypatch.chdir(tmp_path)

@@ -145,6 +145,12 @@ class Settings(BaseSettings):
     drift_interval_seconds: float = Field(
         default=300.0, gt=0.0, description="Seconds between drift monitor evaluations."
     )
+    drift_process: bool = Field(
+        default=True,
+        description="Compute the drift monitor's reports in a child process at the lowest "
+        "CPU priority, so an evaluation never holds the serving process's GIL; false: on "
+        "a thread of the server (no extra process, but requests stall while it runs).",
+    )
     drift_window: str = Field(
         default="1h",
         pattern=r"^\s*(\d+(\.\d+)?\s*[smhdw]|\d+)\s*$",

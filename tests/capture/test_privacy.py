@@ -366,3 +366,13 @@ def test_nothing_in_log_messages_quotes_input_values(
     for secret in PLANTED:
         assert secret not in caplog.text
     assert not re.search(r"@example\.com", caplog.text)
+
+
+def test_a_policy_survives_pickling() -> None:
+    import pickle
+
+    policy = PrivacyPolicy.from_mapping({"email": "hash", "note": "redact"})
+
+    copy = pickle.loads(pickle.dumps(policy))
+
+    assert copy == policy and copy.action("email") is PrivacyAction.HASH

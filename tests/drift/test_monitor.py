@@ -556,3 +556,52 @@ def test_the_latest_process_wins_in_multiprocess_mode(tmp_path: Path) -> None:
     ]
 
     assert samples == [({"endpoint": "churn"}, 0.0)]
+
+
+def undated(document: Any) -> Any:
+    """``document`` without its ``created_at`` stamps (a report is dated when computed)."""
+    if isinstance(document, dict):
+        return {k: undated(v) for k, v in document.items() if k != "created_at"}
+    if isinstance(document, list):
+        return [undated(v) for v in document]
+    return document
+
+
+def test_reports_computed_in_a_child_process_equal_those_of_the_thread(
+    writer: CaptureWriter,
+    store: LogStore,
+    gauges: tuple[CollectorRegistry, DriftMetrics],
+    tmp_path: Path,
+) -> None:
+    registry, metrics = gauges
+    capture(writer, traffic(2000, seed=1, age_shift=0.5))
+    targets = [churn(), MonitorTarget("fraud", tmp_path / "missing.parquet")]
+    here = monitor_of(store, DriftMetrics.create(CollectorRegistry()), targets)
+    child = monitor_of(store, metrics, targets, process=True)
+
+    try:
+        expected = here.evaluate_once(NOW)
+        got = child.evaluate_once(NOW)
+        again = child.evaluate_once(NOW)  # the same child, its store kept
+    finally:
+        child.stop()
+
+    assert undated(got.reports["churn"].to_dict()) == undated(expected.reports["churn"].to_dict())
+    assert undated(again.reports["churn"].to_dict()) == undated(got.reports["churn"].to_dict())
+    assert got.failures == expected.failures and "does not exist" in got.failures["fraud"]
+    assert value(registry, "ferryman_feature_drifted", endpoint="churn", feature="age") == 1.0
+    assert child._pool is None  # stopped with the monitor
+
+
+def test_the_child_process_runs_at_the_lowest_priority() -> None:
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from ferryman.drift.monitor import _lowest_priority
+
+    with ProcessPoolExecutor(
+        1, mp_context=get_context("spawn"), initializer=_lowest_priority
+    ) as pool:
+        niceness = pool.submit(os.nice, 0).result()
+
+    assert niceness == 19

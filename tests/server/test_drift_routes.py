@@ -284,9 +284,12 @@ def test_the_server_monitor_publishes_gauges(log: PredictionLog, pool: Pool) -> 
         window=TrafficWindow(span=dt.timedelta(hours=1)),
         min_rows=100,
     )
-    assert monitor is not None
+    assert monitor is not None and monitor.process  # a server computes in a child process
 
-    run = monitor.evaluate_once(T0 + dt.timedelta(minutes=5))
+    try:
+        run = monitor.evaluate_once(T0 + dt.timedelta(minutes=5))
+    finally:
+        monitor.stop()
 
     assert set(run.reports) == {"churn", "quiet"} and set(run.skipped) == {"unprofiled"}
     labels = {"endpoint": "churn", "feature": "age"}

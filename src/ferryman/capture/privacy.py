@@ -89,6 +89,10 @@ class PrivacyPolicy:
         }
         object.__setattr__(self, "columns", MappingProxyType(dict(sorted(checked.items()))))
 
+    def __reduce__(self) -> tuple[type[PrivacyPolicy], tuple[dict[str, PrivacyAction]]]:
+        # A read-only mapping does not pickle; the drift monitor's child process needs it.
+        return (PrivacyPolicy, (dict(self.columns),))
+
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object]) -> PrivacyPolicy:
         """Build a policy from ``{"column": "keep|hash|drop|redact", ...}`` (e.g. parsed JSON).

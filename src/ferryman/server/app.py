@@ -179,6 +179,7 @@ def create_app(
             leader=drift.lease_leader(
                 registry.database, holder, ttl_seconds=2 * settings.drift_interval_seconds + 30
             ),
+            process=settings.drift_process,
         )
         if settings.drift_monitor
         else None

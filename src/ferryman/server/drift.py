@@ -256,6 +256,7 @@ def create_monitor(
     window: TrafficWindow | timedelta | int,
     min_rows: int,
     leader: Callable[[], bool] | None = None,
+    process: bool = True,
 ) -> DriftMonitor | None:
     """The drift monitor of a server, its gauges registered on ``registry``.
 
@@ -267,6 +268,7 @@ def create_monitor(
         min_rows: Fewest usable values per feature and window for a verdict, and fewest
             labelled rows for the concept drift detectors.
         leader: Whether this process evaluates now (see :func:`lease_leader`).
+        process: Compute reports in a low-priority child process (see ``DriftMonitor``).
 
     Returns:
         The monitor (not started), or ``None`` when capture is off.
@@ -291,6 +293,7 @@ def create_monitor(
         data=DataDrift(min_rows=min_rows, n_jobs=1),
         leader=leader,
         concept=ConceptDrift(min_rows=min_rows),
+        process=process,
     )
 
 
