@@ -80,10 +80,13 @@ def test_categorical_models_and_subclasses_keep_scikit_learns_predictor() -> Non
     assert compile_proba(Custom(max_iter=5).fit(X, y)) is None
 
 
-def test_rows_of_the_wrong_width_get_scikit_learns_error() -> None:
+@pytest.mark.parametrize(("columns", "rows", "message"), [(5, 3, "features"), (30, 0, "0 sample")])
+def test_rows_of_the_wrong_shape_get_scikit_learns_error(
+    columns: int, rows: int, message: str
+) -> None:
     X, y = load_breast_cancer(return_X_y=True)
     proba = compile_proba(HistGradientBoostingClassifier(max_iter=5).fit(X, y))
     assert proba is not None
 
-    with pytest.raises(ValueError, match="features"):
-        proba(X[:, :5])
+    with pytest.raises(ValueError, match=message):
+        proba(X[:rows, :columns])

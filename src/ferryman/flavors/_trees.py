@@ -59,7 +59,7 @@ def compile_proba(estimator: Any) -> ProbaFunction | None:
     forest = _Forest(trees, baseline, features)
 
     def proba(X: np.ndarray) -> np.ndarray:
-        if X.ndim != 2 or X.shape[1] != features:
+        if X.ndim != 2 or X.shape[1] != features or not len(X):
             return np.asarray(estimator.predict_proba(X))  # its own error message
         return np.asarray(link(forest.raw(X)))
 
@@ -118,9 +118,10 @@ class _Forest:
                 x = flat.take(row_start + feature.take(slot))
                 slot = children.take(slot + (x > threshold.take(slot)))
         k = self.per_iteration
-        leaves = self.value.take(slot).reshape(rows, -1, k)  # rows x iterations x classes
+        iterations = len(self.roots) // k
+        leaves = self.value.take(slot).reshape(rows, iterations, k)
         # baseline, then each iteration's tree added in turn: cumsum adds sequentially.
-        terms = np.empty((leaves.shape[1] + 1, rows, k))
+        terms = np.empty((iterations + 1, rows, k))
         terms[0] = self.baseline
         terms[1:] = leaves.transpose(1, 0, 2)
         return np.asarray(np.cumsum(terms, axis=0)[-1])
