@@ -107,6 +107,7 @@ def batcher(
         initial_compute_ms=initial_compute_ms,
         clock=clock,
         inline_ms=inline_ms,
+        cpu_clock=clock,
     )
 
 
@@ -386,7 +387,9 @@ async def test_short_calls_run_inline_and_a_slow_size_moves_to_the_executor(
     executor: DaemonThreadExecutor, clock: ManualClock
 ) -> None:
     model = ThreadRecorder(clock, compute_seconds=0.0001)  # 0.1 ms a call
-    runner = DirectRunner(predict=model.predict, executor=executor, clock=clock, inline_ms=0.5)
+    runner = DirectRunner(
+        predict=model.predict, executor=executor, clock=clock, inline_ms=0.5, cpu_clock=clock
+    )
     loop_thread = threading.current_thread().name
 
     first = runner.submit(rows(1.0))
@@ -402,6 +405,31 @@ async def test_short_calls_run_inline_and_a_slow_size_moves_to_the_executor(
 
     assert model.threads[:2] == [loop_thread, loop_thread]
     assert model.threads[2] != loop_thread
+
+
+async def test_a_size_whose_thread_calls_waited_but_computed_little_comes_back_inline(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    # 4 ms from start to end, of which 0.1 ms computing: the rest was waiting for the GIL.
+    cpu = ManualClock()
+    model = ThreadRecorder(clock, compute_seconds=0.004)
+    predict = model.predict
+
+    def computing_briefly(data: ModelInput) -> Prediction:
+        cpu.now += 0.0001
+        return predict(data)
+
+    runner = DirectRunner(
+        predict=computing_briefly, executor=executor, clock=clock, inline_ms=0.5, cpu_clock=cpu
+    )
+    big = runner.submit(rows(*range(100)))  # unseen and over INLINE_TRIAL_ROWS: a thread
+    assert not big.done()
+    assert (await asyncio.wait_for(big, WAIT)).compute_ms == pytest.approx(4.0)
+
+    again = runner.submit(rows(*range(100)))
+
+    assert again.done()  # judged by its 0.1 ms of CPU, not its 4 ms on the clock
+    assert model.threads[1] == threading.current_thread().name
 
 
 async def test_large_unseen_requests_and_a_zero_budget_use_the_executor(
@@ -495,6 +523,37 @@ async def test_slow_batches_and_oversized_requests_leave_the_loop_for_the_execut
     assert model.threads[0] != loop_thread
     assert model.threads[1:3] == [loop_thread, loop_thread]
     assert model.threads[3] != loop_thread
+
+
+async def test_batches_that_waited_on_a_thread_but_computed_little_return_to_the_loop(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    # 10 ms from start to end, of which 0.1 ms computing: the rest was waiting for the GIL.
+    cpu = ManualClock()
+    model = ThreadRecorder(clock, compute_seconds=0.01)
+    predict = model.predict
+
+    def computing_briefly(data: ModelInput) -> Prediction:
+        cpu.now += 0.0001
+        return predict(data)
+
+    runner = MicroBatcher(
+        predict=computing_briefly,
+        executor=executor,
+        max_batch_size=64,
+        max_latency_ms=60_000.0,
+        initial_compute_ms=10.0,
+        clock=clock,
+        inline_ms=5.0,
+        cpu_clock=cpu,
+    )
+    for _ in range(5):
+        await gather(runner.submit(rows(1.0)))
+
+    # The CPU average: 10 ms assumed, then 8.0, 6.4, 5.2 and 4.2 ms after each call.
+    loop_thread = threading.current_thread().name
+    assert loop_thread not in model.threads[:4] and model.threads[4] == loop_thread
+    assert runner.window_ms > 5.0  # the wait for companions still follows the clock
 
 
 async def test_only_the_culprit_fails_in_an_inline_batch(

@@ -98,8 +98,10 @@ class DirectRunner:
     model on a few dozen rows) runs *inline* instead, on the event loop, when
     ``inline_ms`` allows it: handing such a call to a thread and back costs more than
     the call, and every hand-over of the GIL lets a background thread in. The decision
-    is per request, from a moving average of this runner's compute time for requests of
-    about the same size (same power of two of rows): inline only below ``inline_ms``,
+    is per request, from a moving average of the CPU time of this runner's calls for
+    requests of about the same size (same power of two of rows; CPU time of the calling
+    thread, so a call on a model thread that waited for the GIL does not look slow and
+    keep its size off the loop for good): inline only below ``inline_ms``,
     which only models of bounded pure computation get (see ``Deployment``). A request
     of a size not seen yet runs inline up to ``INLINE_TRIAL_ROWS`` rows, on the
     executor beyond; one slow call moves its size to the executor from then on.
@@ -108,8 +110,9 @@ class DirectRunner:
         predict: The model's batch predict function.
         executor: The threads for model calls.
         clock: Seconds from a monotonic clock; injectable for tests.
-        inline_ms: Largest average compute time (milliseconds) of a call run inline;
-            0 runs every call on the executor.
+        inline_ms: Largest average CPU time (milliseconds) of a call run inline; 0 runs
+            every call on the executor.
+        cpu_clock: CPU seconds of the calling thread; injectable for tests.
     """
 
     def __init__(
@@ -119,11 +122,13 @@ class DirectRunner:
         executor: Executor,
         clock: Callable[[], float] = time.perf_counter,
         inline_ms: float = 0.0,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self.predict = predict
         self.executor = executor
         self.clock = clock
         self.inline_ms = inline_ms
+        self.cpu_clock = cpu_clock
         self._cost_ms: dict[int, float] = {}  # moving average by rows.bit_length()
 
     def __repr__(self) -> str:
@@ -147,17 +152,17 @@ class DirectRunner:
         return loop.run_in_executor(self.executor, self._call, data, self.clock())
 
     def _call(self, data: ModelInput, queued: float) -> TimedPrediction:
-        clock = self.clock
-        start = clock()
+        clock, cpu_clock = self.clock, self.cpu_clock
+        start, cpu_start = clock(), cpu_clock()
         prediction = self.predict(data)
-        end = clock()
+        end, cpu_ms = clock(), (cpu_clock() - cpu_start) * 1000.0
         compute_ms = (end - start) * 1000.0
         rows = len(prediction)
         bucket = rows.bit_length()
         # Written from the model thread or the loop; a lost update only delays the average.
         previous = self._cost_ms.get(bucket)
         self._cost_ms[bucket] = (
-            compute_ms if previous is None else previous + _EWMA_WEIGHT * (compute_ms - previous)
+            cpu_ms if previous is None else previous + _EWMA_WEIGHT * (cpu_ms - previous)
         )
         return TimedPrediction(prediction, (start - queued) * 1000.0, compute_ms, rows)
 
@@ -176,6 +181,9 @@ class _Pending:
 
 _Outcome = Prediction | Exception
 
+#: A merged call's start and end (clock seconds), CPU seconds, rows and outcomes.
+_BatchRun = tuple[float, float, float, int, list[_Outcome]]
+
 
 class MicroBatcher:
     """Merge concurrent requests into shared model calls; see the module for the policy.
@@ -191,8 +199,10 @@ class MicroBatcher:
             warm-up prediction's.
         clock: Seconds from a monotonic clock; injectable for tests.
         inline_ms: Run a merged call on the event loop, not the executor, while the
-            moving average of batch compute time is below this (milliseconds) and the
-            batch is at most ``max_batch_size`` rows; 0 never does. See the module.
+            moving average of a batch's CPU time (as for ``DirectRunner``) is below
+            this (milliseconds) and the batch is at most ``max_batch_size`` rows; 0
+            never does. See the module.
+        cpu_clock: CPU seconds of the calling thread; injectable for tests.
     """
 
     def __init__(
@@ -206,6 +216,7 @@ class MicroBatcher:
         initial_compute_ms: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
         inline_ms: float = 0.0,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
@@ -219,6 +230,7 @@ class MicroBatcher:
         self.initial_compute_ms = initial_compute_ms
         self.clock = clock
         self.inline_ms = inline_ms
+        self.cpu_clock = cpu_clock
         self._flush: asyncio.Handle | None = None
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
@@ -227,6 +239,7 @@ class MicroBatcher:
         self._compute_s = (
             initial_compute_ms if initial_compute_ms is not None else max_latency_ms
         ) / 1000.0
+        self._cpu_s = self._compute_s  # the same average, of CPU time: decides inline calls
 
     def __repr__(self) -> str:
         return (
@@ -263,7 +276,7 @@ class MicroBatcher:
     # -- dispatching (on the event loop) -------------------------------------------------
 
     def _inline(self) -> bool:
-        return self._compute_s * 1000.0 < self.inline_ms
+        return self._cpu_s * 1000.0 < self.inline_ms
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._inline():
@@ -332,7 +345,7 @@ class MicroBatcher:
         self,
         loop: asyncio.AbstractEventLoop,
         batch: list[_Pending],
-        call: asyncio.Future[tuple[float, float, int, list[_Outcome]]] | _Ran,
+        call: asyncio.Future[_BatchRun] | _Ran,
     ) -> None:
         self._running -= 1
         if call.cancelled():
@@ -343,9 +356,10 @@ class MicroBatcher:
                 if not item.future.done():
                     item.future.set_exception(error)
         else:
-            start, end, rows, outcomes = call.result()
+            start, end, cpu_s, rows, outcomes = call.result()
             compute_ms = (end - start) * 1000.0
             self._compute_s += _EWMA_WEIGHT * ((end - start) - self._compute_s)
+            self._cpu_s += _EWMA_WEIGHT * (cpu_s - self._cpu_s)
             for item, outcome in zip(batch, outcomes, strict=True):
                 if item.future.done():
                     continue
@@ -358,8 +372,8 @@ class MicroBatcher:
 
     # -- the model call (on an executor thread) -------------------------------------------
 
-    def _run(self, batch: list[_Pending]) -> tuple[float, float, int, list[_Outcome]]:
-        start = self.clock()
+    def _run(self, batch: list[_Pending]) -> _BatchRun:
+        start, cpu_start = self.clock(), self.cpu_clock()
         datas = [item.data for item in batch]
         try:
             merged = merge(datas) if len(datas) > 1 else datas[0]
@@ -376,7 +390,8 @@ class MicroBatcher:
                 outcomes = [exc] if len(datas) == 1 else [self._call(data) for data in datas]
             else:
                 outcomes = split(prediction, [item.rows for item in batch])
-        return start, self.clock(), sum(item.rows for item in batch), outcomes
+        end, cpu_s = self.clock(), self.cpu_clock() - cpu_start
+        return start, end, cpu_s, sum(item.rows for item in batch), outcomes
 
     def _call(self, data: ModelInput) -> _Outcome:
         try:
@@ -390,9 +405,7 @@ class _Ran:
 
     __slots__ = ("_error", "_result")
 
-    def __init__(
-        self, result: tuple[float, float, int, list[_Outcome]] | None, error: Exception | None
-    ) -> None:
+    def __init__(self, result: _BatchRun | None, error: Exception | None) -> None:
         self._result = result
         self._error = error
 
@@ -402,15 +415,12 @@ class _Ran:
     def exception(self) -> Exception | None:
         return self._error
 
-    def result(self) -> tuple[float, float, int, list[_Outcome]]:
+    def result(self) -> _BatchRun:
         assert self._result is not None
         return self._result
 
 
-def _inline_call(
-    run: Callable[[list[_Pending]], tuple[float, float, int, list[_Outcome]]],
-    batch: list[_Pending],
-) -> _Ran:
+def _inline_call(run: Callable[[list[_Pending]], _BatchRun], batch: list[_Pending]) -> _Ran:
     try:
         return _Ran(run(batch), None)
     except Exception as exc:  # delivered to the batch's requests, as from a thread
