@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from ferryman.flavors import _trees
 from ferryman.flavors._trees import compile_proba
 from ferryman.flavors.sklearn import SklearnModel
 
@@ -90,3 +91,25 @@ def test_rows_of_the_wrong_shape_get_scikit_learns_error(
 
     with pytest.raises(ValueError, match=message):
         proba(X[:rows, :columns])
+
+
+def test_batches_beyond_the_walks_size_go_to_scikit_learn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    X, y = load_breast_cancer(return_X_y=True)
+    estimator = HistGradientBoostingClassifier(max_iter=10).fit(X, y)
+    monkeypatch.setattr("ferryman.flavors._trees.MAX_CELLS", 10 * 50)  # 50 rows of 10 trees
+    walked: list[int] = []
+    monkeypatch.setattr(
+        "ferryman.flavors._trees._Forest.raw",
+        lambda self, rows, real=_trees._Forest.raw: walked.append(len(rows)) or real(self, rows),
+    )
+    proba = compile_proba(estimator)
+    assert proba is not None
+    assert walked and max(walked) == 50  # the load-time check walked, in chunks of 50
+    walked.clear()
+
+    np.testing.assert_array_equal(proba(X[:50]), estimator.predict_proba(X[:50]))
+    np.testing.assert_array_equal(proba(X[:51]), estimator.predict_proba(X[:51]))
+
+    assert walked == [50]

@@ -14,7 +14,9 @@ threshold``. Leaves point to themselves, so rows that reach a leaf early stay th
 while deeper trees finish. Categorical splits are not compiled: a model with
 categorical features keeps scikit-learn's own predictor, as does any model whose
 compiled function does not reproduce ``predict_proba`` exactly on a probe batch built
-from its own thresholds (see :func:`_probe`).
+from its own thresholds (see :func:`_probe`). A batch of more than
+``MAX_CELLS / trees`` rows also goes to scikit-learn: the walk's arrays grow with rows x
+trees, and such a batch amortises scikit-learn's per-call cost anyway.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ _PROBE_RANDOM_ROWS = 64
 
 #: Most splits whose thresholds the probe tries (a sample of them beyond that).
 _PROBE_SPLITS = 2_000
+
+#: Largest rows x trees walked at once (each step's arrays hold that many entries);
+#: bigger batches go to scikit-learn, whose per-call cost they amortise anyway.
+MAX_CELLS = 1 << 21
 
 
 def compile_proba(estimator: Any) -> ProbaFunction | None:
@@ -54,16 +60,28 @@ def compile_proba(estimator: Any) -> ProbaFunction | None:
     except AttributeError:  # a scikit-learn whose internals moved
         return None
     trees = [tree for iteration in predictors for tree in iteration]
-    if not trees or any(bool(np.any(tree.nodes["is_categorical"])) for tree in trees):
+    try:
+        if not trees or any(bool(np.any(tree.nodes["is_categorical"])) for tree in trees):
+            return None
+        forest = _Forest(trees, baseline, features)
+    except (KeyError, ValueError, IndexError):  # node records of another layout
         return None
-    forest = _Forest(trees, baseline, features)
+    most_rows = max(1, MAX_CELLS // len(trees))
 
-    def proba(X: np.ndarray) -> np.ndarray:
-        if X.ndim != 2 or X.shape[1] != features or not len(X):
-            return np.asarray(estimator.predict_proba(X))  # its own error message
+    def walk(X: np.ndarray) -> np.ndarray:
         return np.asarray(link(forest.raw(X)))
 
-    return proba if _reproduces(estimator, proba, trees, features) else None
+    def proba(X: np.ndarray) -> np.ndarray:
+        if X.ndim != 2 or X.shape[1] != features or not 0 < len(X) <= most_rows:
+            # scikit-learn's own error message, or its predictor for a big batch.
+            return np.asarray(estimator.predict_proba(X))
+        return walk(X)
+
+    try:
+        reproduces = _reproduces(estimator, walk, _probe(trees, features), most_rows)
+    except Exception:  # the compiled path is an optimisation: anything odd keeps scikit-learn
+        return None
+    return proba if reproduces else None
 
 
 class _Forest:
@@ -127,10 +145,10 @@ class _Forest:
         return np.asarray(np.cumsum(terms, axis=0)[-1])
 
 
-def _reproduces(estimator: Any, proba: ProbaFunction, trees: list[Any], features: int) -> bool:
-    probe = _probe(trees, features)
+def _reproduces(estimator: Any, walk: ProbaFunction, probe: np.ndarray, chunk: int) -> bool:
+    """Whether the walk gives scikit-learn's probabilities exactly, ``chunk`` rows at a time."""
     expected = estimator.predict_proba(probe)
-    got = proba(probe)
+    got = np.concatenate([walk(probe[i : i + chunk]) for i in range(0, len(probe), chunk)])
     return got.shape == expected.shape and bool(np.array_equal(got, expected))
 
 
