@@ -372,14 +372,30 @@ async def test_the_direct_runner_passes_the_models_error_on(
 
 
 class ThreadRecorder(FakeModel):
-    """A FakeModel that also records which thread ran each call."""
+    """A FakeModel that also records which thread ran each call.
 
-    def __init__(self, clock: ManualClock, compute_seconds: float) -> None:
+    Args:
+        cpu: A CPU clock advanced by ``cpu_seconds`` during each call (the clock
+            advances by ``compute_seconds``: the difference is time spent waiting).
+    """
+
+    def __init__(
+        self,
+        clock: ManualClock,
+        compute_seconds: float,
+        *,
+        cpu: ManualClock | None = None,
+        cpu_seconds: float = 0.0,
+    ) -> None:
         super().__init__(clock, compute_seconds=compute_seconds)
         self.threads: list[str] = []
+        self.cpu = cpu
+        self.cpu_seconds = cpu_seconds
 
     def predict(self, data: ModelInput) -> Prediction:
         self.threads.append(threading.current_thread().name)
+        if self.cpu is not None:
+            self.cpu.now += self.cpu_seconds
         return super().predict(data)
 
 
@@ -412,15 +428,9 @@ async def test_a_size_whose_thread_calls_waited_but_computed_little_comes_back_i
 ) -> None:
     # 4 ms from start to end, of which 0.1 ms computing: the rest was waiting for the GIL.
     cpu = ManualClock()
-    model = ThreadRecorder(clock, compute_seconds=0.004)
-    predict = model.predict
-
-    def computing_briefly(data: ModelInput) -> Prediction:
-        cpu.now += 0.0001
-        return predict(data)
-
+    model = ThreadRecorder(clock, compute_seconds=0.004, cpu=cpu, cpu_seconds=0.0001)
     runner = DirectRunner(
-        predict=computing_briefly, executor=executor, clock=clock, inline_ms=0.5, cpu_clock=cpu
+        predict=model.predict, executor=executor, clock=clock, inline_ms=0.5, cpu_clock=cpu
     )
     big = runner.submit(rows(*range(100)))  # unseen and over INLINE_TRIAL_ROWS: a thread
     assert not big.done()
@@ -530,15 +540,9 @@ async def test_batches_that_waited_on_a_thread_but_computed_little_return_to_the
 ) -> None:
     # 10 ms from start to end, of which 0.1 ms computing: the rest was waiting for the GIL.
     cpu = ManualClock()
-    model = ThreadRecorder(clock, compute_seconds=0.01)
-    predict = model.predict
-
-    def computing_briefly(data: ModelInput) -> Prediction:
-        cpu.now += 0.0001
-        return predict(data)
-
+    model = ThreadRecorder(clock, compute_seconds=0.01, cpu=cpu, cpu_seconds=0.0001)
     runner = MicroBatcher(
-        predict=computing_briefly,
+        predict=model.predict,
         executor=executor,
         max_batch_size=64,
         max_latency_ms=60_000.0,
