@@ -597,11 +597,51 @@ def test_the_child_process_runs_at_the_lowest_priority() -> None:
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from ferryman.drift.monitor import _lowest_priority
+    from ferryman.drift.monitor import _child_setup
 
     with ProcessPoolExecutor(
-        1, mp_context=get_context("spawn"), initializer=_lowest_priority
+        1, mp_context=get_context("spawn"), initializer=_child_setup, initargs=(os.getpid(),)
     ) as pool:
         niceness = pool.submit(os.nice, 0).result()
 
     assert niceness == 19
+
+
+CHILD_OF_A_KILLED_SERVER = """
+import os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from ferryman.drift.monitor import _child_setup
+
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(
+        1, mp_context=get_context("spawn"), initializer=_child_setup, initargs=(os.getpid(),)
+    )
+    print(pool.submit(os.getpid).result(), flush=True)
+    time.sleep(60)
+"""
+
+
+def test_the_child_process_exits_when_its_server_is_killed(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    script = tmp_path / "server.py"
+    script.write_text(CHILD_OF_A_KILLED_SERVER, encoding="utf-8")
+    with subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    ) as server:
+        try:
+            assert server.stdout is not None
+            child = int(server.stdout.readline())
+        finally:
+            server.send_signal(signal.SIGKILL)
+            server.wait(30)
+
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
+        time.sleep(0.1)
+    alive = Path(f"/proc/{child}").exists()
+    if alive:
+        os.kill(child, signal.SIGKILL)
+    assert not alive, "the drift child outlived its killed server"

@@ -463,7 +463,8 @@ class DriftMonitor:
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_lowest_priority,
+                initializer=_child_setup,
+                initargs=(os.getpid(),),
             )
         store = self.store
         spec = {
@@ -499,9 +500,25 @@ class DriftMonitor:
 _child_store: tuple[dict[str, Any], LogStore] | None = None
 
 
-def _lowest_priority() -> None:
+#: Seconds between the child's checks that the server that started it is alive.
+_PARENT_CHECK_SECONDS = 1.0
+
+
+def _child_setup(parent: int) -> None:
+    """Lower the child's priority and make it exit once ``parent`` has.
+
+    A pool's worker holds both ends of its task queue, so it would wait for work forever
+    after its server was killed (``kill -9``); a daemon thread watches the parent id.
+    """
     if hasattr(os, "nice"):
         os.nice(19)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="ferryman-drift-parent", daemon=True).start()
 
 
 def _child_report(
