@@ -51,7 +51,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -141,14 +141,7 @@ class DirectRunner:
             rows = len(data)
             cost = self._cost_ms.get(rows.bit_length())
             if rows <= INLINE_TRIAL_ROWS if cost is None else cost < self.inline_ms:
-                future: asyncio.Future[TimedPrediction] = loop.create_future()
-                try:
-                    timed = self._call(data, self.clock())
-                except Exception as exc:  # delivered to the awaiting request, as from a thread
-                    future.set_exception(exc)
-                else:
-                    future.set_result(timed)
-                return future
+                return _called_now(loop, self._call, data, self.clock())
         return loop.run_in_executor(self.executor, self._call, data, self.clock())
 
     def _call(self, data: ModelInput, queued: float) -> TimedPrediction:
@@ -180,6 +173,7 @@ class _Pending:
 
 
 _Outcome = Prediction | Exception
+_R = TypeVar("_R")
 
 #: A merged call's start and end (clock seconds), CPU seconds, rows and outcomes.
 _BatchRun = tuple[float, float, float, int, list[_Outcome]]
@@ -335,7 +329,7 @@ class MicroBatcher:
             return False
         self._running += 1
         if rows <= self.max_batch_size and self._inline():
-            self._finished(loop, batch, _inline_call(self._run, batch))
+            self._finished(loop, batch, _called_now(loop, self._run, batch))
             return True
         call = loop.run_in_executor(self.executor, self._run, batch)
         call.add_done_callback(partial(self._finished, loop, batch))
@@ -345,7 +339,7 @@ class MicroBatcher:
         self,
         loop: asyncio.AbstractEventLoop,
         batch: list[_Pending],
-        call: asyncio.Future[_BatchRun] | _Ran,
+        call: asyncio.Future[_BatchRun],
     ) -> None:
         self._running -= 1
         if call.cancelled():
@@ -400,31 +394,16 @@ class MicroBatcher:
             return exc
 
 
-class _Ran:
-    """What an inline call produced, shaped like the finished future of an executor call."""
-
-    __slots__ = ("_error", "_result")
-
-    def __init__(self, result: _BatchRun | None, error: Exception | None) -> None:
-        self._result = result
-        self._error = error
-
-    def cancelled(self) -> bool:
-        return False
-
-    def exception(self) -> Exception | None:
-        return self._error
-
-    def result(self) -> _BatchRun:
-        assert self._result is not None
-        return self._result
-
-
-def _inline_call(run: Callable[[list[_Pending]], _BatchRun], batch: list[_Pending]) -> _Ran:
+def _called_now(
+    loop: asyncio.AbstractEventLoop, call: Callable[..., _R], *args: Any
+) -> asyncio.Future[_R]:
+    """Run ``call(*args)`` on the loop now: a finished future, as an executor's would be."""
+    future: asyncio.Future[_R] = loop.create_future()
     try:
-        return _Ran(run(batch), None)
-    except Exception as exc:  # delivered to the batch's requests, as from a thread
-        return _Ran(None, exc)
+        future.set_result(call(*args))
+    except Exception as exc:  # delivered to the awaiting requests, as from a thread
+        future.set_exception(exc)
+    return future
 
 
 def merge(parts: Sequence[ModelInput]) -> ModelInput | None:
