@@ -145,11 +145,25 @@ def timed_response(request: Request, content: bytes, timed: TimedPrediction) -> 
     :class:`TimedPrediction`), where metrics middleware can read them.
     """
     request.scope["state"]["prediction_timing"] = timed
-    return Response(
-        content,
-        media_type="application/json",
-        headers={
-            "x-queue-time-ms": f"{timed.queue_ms:.3f}",
-            "x-compute-time-ms": f"{timed.compute_ms:.3f}",
-        },
-    )
+    return _PredictionResponse(content, timed)
+
+
+class _PredictionResponse(Response):
+    """A 200 JSON answer with ``X-Queue-Time-Ms`` and ``X-Compute-Time-Ms``.
+
+    Its headers are built as bytes directly: Starlette's generic header handling (a dict
+    encoded and scanned per response) was a few percent of a one-row prediction.
+    """
+
+    media_type = "application/json"
+
+    def __init__(self, content: bytes, timed: TimedPrediction) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = content
+        self.raw_headers = [
+            (b"x-queue-time-ms", b"%.3f" % timed.queue_ms),
+            (b"x-compute-time-ms", b"%.3f" % timed.compute_ms),
+            (b"content-length", b"%d" % len(content)),
+            (b"content-type", b"application/json"),
+        ]

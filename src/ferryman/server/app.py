@@ -26,6 +26,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from ferryman.capture import EndpointCapture, LogStore, PredictionLog, PrivacyPolicy
 from ferryman.config import Settings
@@ -56,6 +57,7 @@ from ferryman.server import (
 )
 from ferryman.server._context import ServerContext
 from ferryman.server.auth import AuthMiddleware
+from ferryman.server.dataplane import PREDICT_PATHS, DataPlane, FerrymanApp
 from ferryman.server.errors import status_of
 from ferryman.server.middleware import RequestIDMiddleware, request_id
 from ferryman.serving.codecs.base import dumps
@@ -229,12 +231,15 @@ def create_app(
             if owns_registry:
                 await run_in_threadpool(opened.close)
 
-    app = Starlette(
-        routes=[*_routes(context), *metrics.routes(recorded, sample=queues.sample)],
-        middleware=middleware(context, recorded),
+    routes = [*_routes(context), *metrics.routes(recorded, sample=queues.sample)]
+    front = _Front.build(context, recorded)
+    app = FerrymanApp(
+        routes=routes,
+        middleware=front.middleware(),
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
+    app.data_plane = front.data_plane(routes)
     app.state.pool = pool
     app.state.controller = controller
     app.state.mirror = mirror
@@ -322,39 +327,72 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-def middleware(context: ServerContext, recorded: ServingMetrics) -> list[Middleware]:
-    """The middleware stack, outermost first: the one place to add auth, metrics, etc.
+@dataclass(frozen=True)
+class _Front:
+    """What stands in front of the routes: request ids, request metrics and auth.
 
-    Every entry must be pure ASGI (no ``BaseHTTPMiddleware``) to keep the hot path lean.
+    The generic middleware stack (:meth:`middleware`, outermost first: the one place to
+    add such layers, each pure ASGI — no ``BaseHTTPMiddleware``) and the prediction
+    routes' fused layer (:meth:`data_plane`) are built from the same settings, so both
+    answer, count and authenticate alike.
     """
-    tokens = TokenService(
-        database=context.registry.database,
-        user=context.settings.user,
-        cache_ttl=context.settings.token_cache_seconds,
-    )
 
-    def default_endpoint() -> str | None:
-        try:
-            return mlflow.default_endpoint(context.pool, context.settings.default_endpoint).name
-        except FerrymanError:
-            return None
+    metrics: dict[str, Any]
+    auth: dict[str, Any]
 
-    return [
-        Middleware(RequestIDMiddleware),
-        Middleware(
-            metrics.MetricsMiddleware,
-            metrics=recorded,
-            pool=context.pool,
-            default_endpoint=default_endpoint,
-        ),
-        Middleware(
-            AuthMiddleware,
-            tokens=tokens,
-            local_user=context.settings.user,
-            default_endpoint=default_endpoint,
-            insecure=context.settings.insecure,
-        ),
-    ]
+    @classmethod
+    def build(cls, context: ServerContext, recorded: ServingMetrics) -> _Front:
+        tokens = TokenService(
+            database=context.registry.database,
+            user=context.settings.user,
+            cache_ttl=context.settings.token_cache_seconds,
+        )
+
+        def default_endpoint() -> str | None:
+            try:
+                return mlflow.default_endpoint(context.pool, context.settings.default_endpoint).name
+            except FerrymanError:
+                return None
+
+        return cls(
+            metrics={
+                "metrics": recorded,
+                "pool": context.pool,
+                "default_endpoint": default_endpoint,
+            },
+            auth={
+                "tokens": tokens,
+                "local_user": context.settings.user,
+                "default_endpoint": default_endpoint,
+                "insecure": context.settings.insecure,
+            },
+        )
+
+    def middleware(self) -> list[Middleware]:
+        return [
+            Middleware(RequestIDMiddleware),
+            Middleware(metrics.MetricsMiddleware, **self.metrics),
+            Middleware(AuthMiddleware, **self.auth),
+        ]
+
+    def data_plane(self, routes: Sequence[BaseRoute]) -> DataPlane:
+        predict = [
+            route
+            for route in routes
+            if isinstance(route, Route)
+            and route.path in PREDICT_PATHS
+            and route.methods is not None
+            and "POST" in route.methods
+        ]
+        return DataPlane(
+            predict,
+            metrics=metrics.MetricsMiddleware(_unused, **self.metrics),
+            auth=AuthMiddleware(_unused, **self.auth),
+        )
+
+
+async def _unused(scope: Scope, receive: Receive, send: Send) -> None:
+    raise RuntimeError("the data plane calls its middleware's checks, never its app")
 
 
 @dataclass(frozen=True)

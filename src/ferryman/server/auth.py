@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ferryman.security import Principal, Role, TokenService
 from ferryman.security.roles import Permission
@@ -173,18 +173,26 @@ class AuthMiddleware:
         return self._has_tokens[1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        if path in PUBLIC_PATHS:
-            await self.app(scope, receive, send)
+        denied = self.denial(scope)
+        if denied is not None:
+            await _deny(scope, send, *denied)
             return
-        need = required_permission(scope["method"], path, self.default_endpoint)
+        await self.app(scope, receive, send)
+
+    def denial(self, scope: Scope, need: Requirement | None = None) -> tuple[int, str] | None:
+        """Why a non-public request may not go on (status and message), or ``None``.
+
+        ``need`` is :func:`required_permission` of the request, if the caller knows it.
+        When the request may go on, the principal is left in ``scope["state"]["principal"]``.
+        """
+        if need is None:
+            need = required_permission(scope["method"], scope["path"], self.default_endpoint)
         principal = self._authenticate(scope)
         if principal is None:
-            await _deny(scope, send, 401, self._why_unauthenticated(scope))
-            return
+            return 401, self._why_unauthenticated(scope)
         permission = need.permission
         allowed = (
             permission is None
@@ -193,16 +201,13 @@ class AuthMiddleware:
         )
         if permission is not None and not allowed:
             where = f" on endpoint {need.endpoint!r}" if need.endpoint else ""
-            await _deny(
-                scope,
-                send,
+            return (
                 403,
                 f"token {principal.name!r} (role {principal.role}) "
                 f"may not {permission.value}{where}",
             )
-            return
         scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
+        return None
 
     def _authenticate(self, scope: Scope) -> Principal | None:
         token = _token_from(scope)
@@ -293,9 +298,11 @@ def _client_is_loopback(scope: Scope) -> bool:
     return client is None or is_loopback(client[0])
 
 
-async def _deny(scope: Scope, send: Send, status: int, message: str) -> None:
+def denial_response(scope: Scope, status: int, message: str) -> Response:
+    """The 401 or 403 answer to ``scope``, in the error shape of its route's protocol."""
     path: str = scope["path"]
     code = "unauthorized" if status == 401 else "forbidden"
+    body: dict[str, str]
     if path == "/invocations" or path.endswith("/invocations"):
         body = {
             "error_code": "PERMISSION_DENIED" if status == 403 else "UNAUTHENTICATED",
@@ -305,8 +312,13 @@ async def _deny(scope: Scope, send: Send, status: int, message: str) -> None:
         body = {"error": message}
     else:
         body = {"error": message, "code": code}
-    headers = [(b"content-type", b"application/json")]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="ferryman"'))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": dumps(body)})
+    headers = {"www-authenticate": 'Bearer realm="ferryman"'} if status == 401 else None
+    return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+async def _deny(scope: Scope, send: Send, status: int, message: str) -> None:
+    await denial_response(scope, status, message)(scope, _nothing, send)
+
+
+async def _nothing() -> Message:
+    return {"type": "http.disconnect"}  # never called: a Response does not read the body

@@ -125,13 +125,10 @@ class MetricsMiddleware:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        series = self._paths.get(path)
+        series = self.series_for(scope["path"])
         if series is None:
-            series = self._series(path)
-            if series is None:
-                await self.app(scope, receive, send)
-                return
+            await self.app(scope, receive, send)
+            return
         status = 500
         body = b""
 
@@ -149,31 +146,41 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_observed)
         finally:
-            seconds = time.perf_counter() - start
             in_flight.dec()
-            state = scope.get("state") or {}
-            version = state.get("served_version")
-            if version is None:  # failed before a version was chosen
-                runtime = self.pool.find(series.name)
-                deployment = runtime.deployment if runtime is not None else None
-                version = deployment.version.ref if deployment is not None else ""
-            timed = state.get("prediction_timing")
-            if timed is None:
-                series.record(
-                    version=version,
-                    status=status,
-                    seconds=seconds,
-                    kind=error_kind(status, body) if status >= 400 else None,
-                )
-            else:
-                series.record(
-                    version=version,
-                    status=status,
-                    seconds=seconds,
-                    queue_seconds=timed.queue_ms / 1000.0,
-                    compute_seconds=timed.compute_ms / 1000.0,
-                    batch_rows=timed.batch_rows,
-                )
+            self.observe(series, scope, status, body, time.perf_counter() - start)
+
+    def series_for(self, path: str) -> EndpointSeries | None:
+        """The series of a prediction path (``None``: the path does not predict)."""
+        series = self._paths.get(path)
+        return series if series is not None else self._series(path)
+
+    def observe(
+        self, series: EndpointSeries, scope: Scope, status: int, body: bytes, seconds: float
+    ) -> None:
+        """Record one answered prediction request (``body``: the answer's, read if >= 400)."""
+        state = scope.get("state") or {}
+        version = state.get("served_version")
+        if version is None:  # failed before a version was chosen
+            runtime = self.pool.find(series.name)
+            deployment = runtime.deployment if runtime is not None else None
+            version = deployment.version.ref if deployment is not None else ""
+        timed = state.get("prediction_timing")
+        if timed is None:
+            series.record(
+                version=version,
+                status=status,
+                seconds=seconds,
+                kind=error_kind(status, body[:_BODY_LIMIT]) if status >= 400 else None,
+            )
+        else:
+            series.record(
+                version=version,
+                status=status,
+                seconds=seconds,
+                queue_seconds=timed.queue_ms / 1000.0,
+                compute_seconds=timed.compute_ms / 1000.0,
+                batch_rows=timed.batch_rows,
+            )
 
     def _series(self, path: str) -> EndpointSeries | None:
         """Parse a prediction path into its endpoint's series (``None``: not predicting)."""

@@ -57,6 +57,16 @@ def request_id(scope: Scope) -> str:
     return str(value)
 
 
+def assign_request_id(scope: Scope) -> str:
+    """Give a request its id: the client's ``X-Request-ID`` if sensible, else a new one.
+
+    The id goes to ``scope["state"]["request_id"]`` (read it with :func:`request_id`).
+    """
+    value = _client_id(scope) or new_request_id()
+    scope.setdefault("state", {})["request_id"] = value
+    return value
+
+
 def _client_id(scope: Scope) -> str | None:
     for key, value in scope["headers"]:
         if key == _HEADER:
@@ -80,10 +90,7 @@ class RequestIDMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        value = _client_id(scope) or new_request_id()
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = value
-        header = (_HEADER, value.encode("ascii"))
+        header = (_HEADER, assign_request_id(scope).encode("ascii"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
