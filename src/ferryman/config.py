@@ -151,6 +151,15 @@ class Settings(BaseSettings):
         "CPU priority, so an evaluation never holds the serving process's GIL; false: on "
         "a thread of the server (no extra process, but requests stall while it runs).",
     )
+    background_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Niceness (CPU priority, 0-19) of a server's bookkeeping threads: the "
+        "prediction log writer, metrics flusher, alerts and drift scheduler, so that their "
+        "work outside the GIL never delays requests; 0 runs them at normal priority. Linux "
+        "only.",
+    )
     drift_window: str = Field(
         default="1h",
         pattern=r"^\s*(\d+(\.\d+)?\s*[smhdw]|\d+)\s*$",

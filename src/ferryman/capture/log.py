@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ferryman._background import lower_this_thread
 from ferryman.capture.store import LogStore
 from ferryman.capture.writer import CaptureWriter, EndpointCapture
 
@@ -153,6 +154,7 @@ class PredictionLog:
         return compacted, removed
 
     def _maintain_loop(self) -> None:
+        lower_this_thread()
         interval = self.maintenance_interval or 600.0
         while not self._stopping.wait(interval):
             try:

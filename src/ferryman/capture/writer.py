@@ -31,6 +31,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from ferryman._background import lower_this_thread
 from ferryman.capture._layout import LogStorage, check_endpoint, hour_start, process_token
 from ferryman.capture._records import Submission, endpoint_tables, record_count
 from ferryman.capture._schemas import concat
@@ -328,6 +329,7 @@ class CaptureWriter:
     # -- internals ------------------------------------------------------------------------
 
     def _run(self) -> None:
+        lower_this_thread()
         # Convert often, write once per flush interval: conversion holds the GIL, and
         # small conversions keep requests from waiting behind one large one.
         due = time.monotonic() + self.flush_interval

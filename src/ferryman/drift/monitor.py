@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ferryman._background import lower_this_thread
 from ferryman.drift._sources import ReferenceSource
 from ferryman.drift.concept import ConceptDrift
 from ferryman.drift.dataset import DataDrift
@@ -485,6 +486,7 @@ class DriftMonitor:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _loop(self) -> None:
+        lower_this_thread()
         while not self._stopping.is_set():
             try:
                 self.evaluate_once()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from ferryman._background import lower_this_thread
 from ferryman.errors import InvalidInputError
 from ferryman.monitoring._alert_rules import AlertRule, Webhook
 from ferryman.monitoring._alert_store import iso
@@ -207,6 +208,7 @@ class WebhookNotifier:
             )
 
     def _run(self) -> None:
+        lower_this_thread()
         while True:
             item = self._queue.get()
             if item is None:

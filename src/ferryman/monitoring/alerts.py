@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from ferryman._background import lower_this_thread
 from ferryman.errors import FerrymanError, InvalidInputError
 from ferryman.monitoring._alert_rules import (
     DEFAULT_WINDOW,
@@ -194,6 +195,7 @@ class AlertEngine:
         self.notifier.stop(timeout)
 
     def _run(self) -> None:
+        lower_this_thread()
         while not self._stop.is_set():
             try:
                 self.evaluate_once(self.clock())

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from ferryman._background import lower_this_thread
 from ferryman.errors import InvalidInputError, StoreUnavailableError
 from ferryman.monitoring.recorder import BucketSnapshot, MonitoringRecorder
 from ferryman.store import Database, safe_url
@@ -178,6 +179,7 @@ class MetricFlusher:
         return int(getattr(result, "rowcount", 0) or 0)
 
     def _run(self) -> None:
+        lower_this_thread()
         while not self._stop.wait(self.interval_seconds):
             try:
                 self.flush()

@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from ferryman._background import set_background_niceness
 from ferryman.capture import EndpointCapture, LogStore, PredictionLog, PrivacyPolicy
 from ferryman.config import Settings
 from ferryman.drift.traffic import TrafficWindow
@@ -208,6 +209,7 @@ def create_app(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(pool.wait_loaded(), settings.startup_timeout_seconds)
                 _freeze_heap()
+                set_background_niceness(settings.background_niceness)
                 await run_in_threadpool(capture.start)
                 await run_in_threadpool(flusher.start)
                 await run_in_threadpool(alerts.start)

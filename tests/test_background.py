@@ -1,0 +1,85 @@
+"""Bookkeeping threads lower their own CPU priority; nothing else does."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from ferryman._background import (
+    background_niceness,
+    lower_this_thread,
+    set_background_niceness,
+)
+
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
+
+
+@pytest.fixture(autouse=True)
+def _restore() -> Iterator[None]:
+    before = background_niceness()
+    yield
+    set_background_niceness(before)
+
+
+def _niceness_seen_by_a_thread() -> tuple[int, int]:
+    """Start a thread that calls ``lower_this_thread``; its niceness before and after."""
+    seen: list[int] = []
+
+    def work() -> None:
+        tid = threading.get_native_id()
+        seen.append(os.getpriority(os.PRIO_PROCESS, tid))
+        lower_this_thread()
+        seen.append(os.getpriority(os.PRIO_PROCESS, tid))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    return seen[0], seen[1]
+
+
+@linux_only
+def test_a_background_thread_lowers_only_itself() -> None:
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    set_background_niceness(min(19, main + 7))
+    before, after = _niceness_seen_by_a_thread()
+    assert before == main
+    assert after == min(19, main + 7)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main
+
+
+@linux_only
+def test_zero_leaves_threads_alone_and_priority_is_never_raised() -> None:
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    set_background_niceness(0)
+    assert _niceness_seen_by_a_thread() == (main, main)
+    if main < 19:
+        set_background_niceness(main + 1)
+
+        def lowered_then_asked_for_less() -> None:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            lower_this_thread()
+            assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 19
+
+        thread = threading.Thread(target=lowered_then_asked_for_less)
+        thread.start()
+        thread.join()
+
+
+@linux_only
+def test_a_refusal_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object) -> None:
+        raise PermissionError("not here")
+
+    monkeypatch.setattr(os, "setpriority", refuse)
+    set_background_niceness(19)
+    lower_this_thread()  # logs, runs on at the default priority
+
+
+@pytest.mark.parametrize("value", [-1, 20])
+def test_niceness_out_of_range_is_refused(value: int) -> None:
+    with pytest.raises(ValueError, match="between 0 and 19"):
+        set_background_niceness(value)
