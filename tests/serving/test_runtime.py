@@ -172,6 +172,20 @@ async def test_a_prediction_over_the_timeout_fails_and_the_endpoint_keeps_servin
         assert await predict(pool, "toy", toy(2.0)) == [4.0]
 
 
+async def test_a_cancelled_request_stays_cancelled_not_timed_out(
+    store_registry: Registry, store_endpoints: EndpointService
+) -> None:
+    store_endpoints.update("toy", timeout_ms=60_000.0)
+    async with running_pool(store_registry, store_endpoints, model_threads=2) as pool:
+        waiting = asyncio.ensure_future(predict(pool, "toy", toy(1.0, delay=2.0)))
+        await asyncio.sleep(0.2)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+        assert await predict(pool, "toy", toy(2.0)) == [4.0]
+
+
 async def test_micro_batched_endpoints_answer_each_request_with_its_rows(
     store_registry: Registry, store_endpoints: EndpointService
 ) -> None:
