@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sklearn.datasets import load_breast_cancer
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ferryman.config import Settings
 from ferryman.security.roles import Permission
-from ferryman.server import dataplane
+from ferryman.server import create_app, dataplane
 from ferryman.server.dataplane import DataPlane, FerrymanApp
 from tests.server.conftest import ServeApp, Served
 
@@ -176,3 +178,27 @@ async def test_a_root_path_or_another_method_goes_to_the_generic_stack() -> None
     await app({**scope, "root_path": "/api"}, receive, send)
     await app({**scope, "method": "GET"}, receive, send)
     assert seen == ["plane", "generic", "generic"]
+
+
+async def test_added_middleware_sees_predictions_too(home: Path) -> None:
+    seen: list[str] = []
+
+    class Count:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                seen.append(scope["path"])
+            await self.app(scope, receive, send)
+
+    app = create_app(Settings(home=home, user="alice", endpoint_refresh_seconds=3600))
+    app.add_middleware(Count)
+    async with app.router.lifespan_context(app):
+        await app.state.pool.wait_loaded()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://f") as client:
+            response = await client.post("/v1/endpoints/cancer/predict", json={"instances": ROWS})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"]
+    assert seen == ["/v1/endpoints/cancer/predict"]

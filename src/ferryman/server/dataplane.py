@@ -148,10 +148,16 @@ class FerrymanApp(Starlette):
     """The server's Starlette app, with prediction requests served by its :class:`DataPlane`.
 
     ``data_plane`` is ``None`` until :func:`~ferryman.server.app.create_app` sets it;
-    until then (and for every other request) the app is a plain Starlette app.
+    until then (and for every other request) the app is a plain Starlette app. Middleware
+    added with :meth:`add_middleware` must see every request, so adding any turns the data
+    plane off: predictions then take the generic stack, with the added middleware in it.
     """
 
     data_plane: DataPlane | None = None
+
+    def add_middleware(self, *args: Any, **kwargs: Any) -> None:
+        super().add_middleware(*args, **kwargs)
+        self.data_plane = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         plane = self.data_plane
