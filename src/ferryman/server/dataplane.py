@@ -3,14 +3,15 @@
 A prediction on the generic stack passed through Starlette's error middleware, the
 request-id, metrics and auth middleware (each wrapping ``send`` in a closure of its
 own), the exception middleware, the router's scan of the routes and two more wrappers
-around the route's function: about a fifth of a one-row prediction's CPU time on the
-server's core. :class:`FerrymanApp` sends every ``POST`` to a prediction path
-(:data:`PREDICT_PATHS`) through :class:`DataPlane` instead, which does the same work in
-one function: it gives the request its id, counts it in the request metrics, checks its
-token with the same :class:`~ferryman.server.auth.AuthMiddleware` logic, calls the
-route's function and echoes the id, so the answers, headers, metrics and audit are those
-of the generic stack. Everything else (the control plane, health, other methods on the
-prediction paths, a server mounted under a root path) goes through the generic stack.
+around the route's function: about 20 µs of a one-row prediction (142-147 against
+122-123 µs per request in process, before and after). :class:`FerrymanApp` sends
+every ``POST`` to a prediction path (:data:`PREDICT_PATHS`) through :class:`DataPlane`
+instead, which does the same work in one function: it gives the request its id, counts
+it in the request metrics, checks its token with the same
+:class:`~ferryman.server.auth.AuthMiddleware` logic, calls the route's function and
+echoes the id, so the answers, headers, metrics and audit are those of the generic
+stack. Everything else (the control plane, health, other methods on the prediction
+paths, a server mounted under a root path) goes through the generic stack.
 
 The prediction route functions turn every exception into an error response themselves;
 anything that still escapes goes on to uvicorn, which logs it and answers 500.

@@ -212,8 +212,8 @@ class Deployment:
         future = self.runner.submit(data)
         if future.done():  # ran inline
             return future.result()
-        # One timer that cancels the future: a third of the cost of ``asyncio.timeout``
-        # (a context object, the task's cancel bookkeeping), paid by every queued request.
+        # One timer that cancels the future, rather than an ``asyncio.timeout`` context
+        # (an object and the task's cancel bookkeeping) for every queued request.
         expiry = _Expiry(future)
         timer = asyncio.get_running_loop().call_later(self.timeout_ms / 1000.0, expiry)
         try:
