@@ -48,7 +48,45 @@ def test_compiled_probabilities_equal_scikit_learns_exactly(
     model, rows = case
     proba = compile_proba(model)
     assert proba is not None
-    np.testing.assert_array_equal(proba(rows), model.predict_proba(rows))
+    expected = model.predict_proba(rows)
+    np.testing.assert_array_equal(proba(rows), expected)
+    # Both walks, whichever the batch's size would pick.
+    forest = _forest(model)
+    for walk in (forest.node_walk, forest.level_walk):
+        got = model._loss.predict_proba(forest.add_up(walk(np.ascontiguousarray(rows))))
+        np.testing.assert_array_equal(got, expected)
+
+
+def _forest(model: HistGradientBoostingClassifier) -> _trees._Forest:
+    trees = [tree for iteration in model._predictors for tree in iteration]
+    baseline = np.asarray(model._baseline_prediction, dtype=np.float64)
+    return _trees._Forest(trees, baseline, model.n_features_in_)
+
+
+def test_a_few_rows_take_the_node_walk_and_more_the_level_walk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    X, y = load_breast_cancer(return_X_y=True)
+    estimator = HistGradientBoostingClassifier(max_iter=10).fit(X, y)
+    proba = compile_proba(estimator)
+    assert proba is not None
+    nodes = sum(len(tree.nodes) for iteration in estimator._predictors for tree in iteration)
+    small = _trees.SMALL_CELLS // nodes
+    walked: list[tuple[str, int]] = []
+    for name in ("node_walk", "level_walk"):
+        real = getattr(_trees._Forest, name)
+        monkeypatch.setattr(
+            _trees._Forest,
+            name,
+            lambda self, rows, real=real, name=name: (
+                walked.append((name, len(rows))) or real(self, rows)
+            ),
+        )
+
+    for rows in (1, small, small + 1):
+        np.testing.assert_array_equal(proba(X[:rows]), estimator.predict_proba(X[:rows]))
+
+    assert walked == [("node_walk", 1), ("node_walk", small), ("level_walk", small + 1)]
 
 
 @pytest.mark.parametrize("loader", [load_breast_cancer, load_iris], ids=["binary", "multiclass"])
@@ -99,10 +137,13 @@ def test_batches_beyond_the_walks_size_go_to_scikit_learn(
     X, y = load_breast_cancer(return_X_y=True)
     estimator = HistGradientBoostingClassifier(max_iter=10).fit(X, y)
     monkeypatch.setattr("ferryman.flavors._trees.MAX_CELLS", 10 * 50)  # 50 rows of 10 trees
+    monkeypatch.setattr("ferryman.flavors._trees.SMALL_CELLS", 0)  # no node walk
     walked: list[int] = []
     monkeypatch.setattr(
-        "ferryman.flavors._trees._Forest.raw",
-        lambda self, rows, real=_trees._Forest.raw: walked.append(len(rows)) or real(self, rows),
+        "ferryman.flavors._trees._Forest.level_walk",
+        lambda self, rows, real=_trees._Forest.level_walk: (
+            walked.append(len(rows)) or real(self, rows)
+        ),
     )
     proba = compile_proba(estimator)
     assert proba is not None
