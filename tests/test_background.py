@@ -13,6 +13,7 @@ from ferryman._background import (
     background_niceness,
     lower_this_thread,
     set_background_niceness,
+    switch_interval,
 )
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
@@ -83,3 +84,23 @@ def test_a_refusal_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_niceness_out_of_range_is_refused(value: int) -> None:
     with pytest.raises(ValueError, match="between 0 and 19"):
         set_background_niceness(value)
+
+
+def test_the_switch_interval_is_restored_and_must_be_positive() -> None:
+    before = sys.getswitchinterval()
+    with switch_interval(2.0):
+        assert sys.getswitchinterval() == pytest.approx(0.002)
+    assert sys.getswitchinterval() == before
+    with pytest.raises(ValueError, match="positive"), switch_interval(0.0):
+        pass
+    assert sys.getswitchinterval() == before
+
+
+@pytest.mark.parametrize("value", [0, -1, 101])
+def test_a_switch_interval_setting_out_of_range_is_refused_by_name(value: float) -> None:
+    from pydantic import ValidationError
+
+    from ferryman.config import Settings
+
+    with pytest.raises(ValidationError, match="gil_switch_interval_ms"):
+        Settings(gil_switch_interval_ms=value)

@@ -160,6 +160,14 @@ class Settings(BaseSettings):
         "work outside the GIL never delays requests; 0 runs them at normal priority. Linux "
         "only.",
     )
+    gil_switch_interval_ms: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=100.0,
+        description="How long (milliseconds) a server's thread may hold the GIL while "
+        "another waits for it (Python's switch interval; Python's default is 5): a "
+        "request waits at most this long for a bookkeeping thread running Python code.",
+    )
     drift_window: str = Field(
         default="1h",
         pattern=r"^\s*(\d+(\.\d+)?\s*[smhdw]|\d+)\s*$",

@@ -33,3 +33,12 @@ async def test_a_server_lowers_its_bookkeeping_threads_not_its_event_loop(
             assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main
     finally:
         set_background_niceness(before)
+
+
+async def test_a_server_shortens_the_gil_switch_interval_while_it_runs(
+    serve_app: ServeApp,
+) -> None:
+    before = sys.getswitchinterval()
+    async with serve_app(gil_switch_interval_ms=0.25):
+        assert sys.getswitchinterval() == pytest.approx(0.00025)
+    assert sys.getswitchinterval() == before
