@@ -40,8 +40,8 @@ _PROBE_SPLITS = 2_000
 
 #: Largest rows x nodes decided all at once (:meth:`_Forest.raw`): below it, comparing every
 #: node costs less than a NumPy call per level. Measured on the breast-cancer model of
-#: ``bench/serving`` (100 trees, 4,630 nodes, 17 levels): 1 row 114 -> 18 µs to the
-#: leaves, 8 rows 209 -> 103 µs, even at about 10 rows, slower beyond.
+#: ``bench/serving`` (100 trees, 4,630 nodes, 17 levels), level walk -> node walk to the
+#: raw scores: 1 row 115 -> 31 µs, 8 rows 175 -> 124 µs; 10 rows 193 against 235.
 SMALL_CELLS = 40_000
 
 #: Largest rows x trees walked at once (each step's arrays hold that many entries);
