@@ -120,33 +120,33 @@ class _Forest:
         index = np.arange(len(nodes))
         offset = np.repeat(starts, sizes)
         leaf = nodes["is_leaf"].astype(bool)
-        left = np.where(leaf, index, nodes["left"].astype(np.intp) + offset)
-        right = np.where(leaf, index, nodes["right"].astype(np.intp) + offset)
-        self.feature = np.repeat(np.where(leaf, 0, nodes["feature_idx"]).astype(np.intp), 2)
-        self.threshold = np.repeat(np.where(leaf, np.inf, nodes["num_threshold"]), 2)
+        # One entry per node, trees in scikit-learn's order: the node walk's arrays.
+        self.nodes = len(nodes)
+        self.node_left = np.where(leaf, index, nodes["left"].astype(np.intp) + offset)
+        self.node_right = np.where(leaf, index, nodes["right"].astype(np.intp) + offset)
+        self.node_feature = np.where(leaf, 0, nodes["feature_idx"]).astype(np.intp)
+        self.node_threshold = np.where(leaf, np.inf, nodes["num_threshold"])
         # NaN compares false, so it would go left; these nodes send it right instead.
-        self.nan_right = np.repeat(~leaf & ~nodes["missing_go_to_left"].astype(bool), 2)
-        self.value = np.repeat(nodes["value"].astype(np.float64), 2)
+        self.node_nan_right = ~leaf & ~nodes["missing_go_to_left"].astype(bool)
+        self.node_value = nodes["value"].astype(np.float64)
+        self.node_roots = starts.astype(np.intp)[:, None]
+        # The level walk's: each node's values in both of its slots.
+        self.feature = np.repeat(self.node_feature, 2)
+        self.threshold = np.repeat(self.node_threshold, 2)
+        self.nan_right = np.repeat(self.node_nan_right, 2)
+        self.value = np.repeat(self.node_value, 2)
         self.children = np.empty(2 * len(nodes), dtype=np.intp)
-        self.children[0::2] = 2 * left
-        self.children[1::2] = 2 * right
+        self.children[0::2] = 2 * self.node_left
+        self.children[1::2] = 2 * self.node_right
         depths = np.array([int(tree.nodes["depth"].max()) for tree in trees])
+        self.depth = int(depths.max())
         #: Trees by decreasing depth (stable), and where each lands back in scikit-learn's order.
         self.order = np.argsort(-depths, kind="stable")
         self.roots = (2 * starts.astype(np.intp))[self.order][:, None]
-        self.active = [int(np.count_nonzero(depths > level)) for level in range(depths.max())]
+        self.active = [int(np.count_nonzero(depths > level)) for level in range(self.depth)]
         self.baseline = baseline.reshape(-1)
         self.per_iteration = len(self.baseline)
         self.features = features
-        # The node walk's arrays: one entry per node, trees in scikit-learn's order.
-        self.nodes = len(nodes)
-        self.depth = int(depths.max())
-        self.node_roots = starts.astype(np.intp)[:, None]
-        self.node_feature = self.feature[0::2].copy()
-        self.node_threshold = self.threshold[0::2].copy()
-        self.node_nan_right = self.nan_right[0::2].copy()
-        self.node_value = self.value[0::2].copy()
-        self.node_left, self.node_right = left, right
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         """Raw scores, shape ``(rows, trees per iteration)``, as scikit-learn adds them."""
@@ -163,7 +163,7 @@ class _Forest:
         if np.isnan(X).any():
             right |= np.isnan(x) & self.node_nan_right
         next_node = np.where(right, self.node_right, self.node_left)
-        if rows == 1:
+        if rows == 1:  # four NumPy calls fewer than below: about 22 against 27 µs
             node = self.node_roots  # (trees, 1)
             for _ in range(self.depth):
                 node = next_node.take(node)
