@@ -186,6 +186,8 @@ def report_lines(document: Mapping[str, Any]) -> list[str]:
         "",
         *_open_loop_lines(batching),
         "",
+        *_sweep_lines(batching),
+        "",
         "Targets:",
         "",
         *target_table(document["targets"]),
@@ -193,6 +195,53 @@ def report_lines(document: Mapping[str, Any]) -> list[str]:
     if document["skipped"]:
         lines += ["", "Skipped: " + "; ".join(document["skipped"])]
     return lines
+
+
+def _sweep_lines(batching: Mapping[str, Any]) -> list[str]:
+    """Where batching pays: the ratio next to the cost of Ferryman's own model call."""
+    models = {
+        "hgb": {
+            "model": "the HistGradientBoostingClassifier above",
+            "compiled": batching["compiled"],
+            "nodes": batching["nodes"],
+            "call_s": batching["call_s"],
+            "results": batching["results"],
+            "ratio": batching["ratio"],
+        },
+        **batching["sweep"],
+    }
+    rows = [
+        [
+            f"`{name}`: {found['model']}, "
+            + ("compiled" if found["compiled"] else "scikit-learn's predictor"),
+            f"{found['nodes']:,}",
+            f"{found['call_s']['one_row_s'] * 1e6:,.0f} µs",
+            f"{found['call_s']['batch_s'] * 1e6:,.0f} µs",
+            f"{found['results']['unbatched']['requests_per_s']['median']:,.0f}",
+            f"{found['results']['batched']['requests_per_s']['median']:,.0f}",
+            f"{found['ratio']:.2f}",
+        ]
+        for name, found in models.items()
+    ]
+    return [
+        f"Where micro-batching pays: 1 row x {batching['connections']} conn, "
+        f"`max_batch_size={batching['max_batch_size']}, "
+        f"max_latency_ms={batching['max_latency_ms']:g}`, against Ferryman's own model "
+        "call (median in a fresh process on the server's core, labels and probabilities):",
+        "",
+        *markdown_table(
+            [
+                "Model",
+                "Tree nodes",
+                "Call, 1 row",
+                f"Call, {batching['max_batch_size']} rows",
+                "Unbatched req/s",
+                "Batched req/s",
+                "Batched / unbatched",
+            ],
+            rows,
+        ),
+    ]
 
 
 def _open_loop_lines(batching: Mapping[str, Any]) -> list[str]:

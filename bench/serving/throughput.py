@@ -24,6 +24,13 @@ capacity, and the batched one at half its own, with the server's ``/metrics`` hi
 of queue and compute time read around each run. A closed loop keeps the p99 above
 ``64 / throughput`` (Little's law), so the p99 target is judged on the open-loop runs.
 
+Last, where micro-batching pays: the same closed-loop comparison on two more histogram
+gradient boosting models fitted on generated data (:data:`SWEEP`), one with 300 trees
+(compiled, like the first) and one with categorical splits (served by scikit-learn's own
+predictor, about a millisecond per call), next to Ferryman's own model call time on 1
+and 32 rows. Batching saves the model calls, so it pays in proportion to a call's cost
+against the HTTP handling every request needs anyway.
+
 Every contender's answer is checked once against the model's own probabilities before it
 is measured. Each (workload, contender) gets a warm-up run, then ``--rounds`` measured
 runs of ``--seconds``, the order reversed every other round; figures are medians over
@@ -91,6 +98,17 @@ MAX_LATENCY_MS = 5.0
 BATCH_CONNECTIONS = 64
 #: The endpoint each micro-batching contender posts to.
 BATCH_ENDPOINTS = {"batched": "hgb-batched", "unbatched": "hgb"}
+#: Micro-batching on models whose one-row call costs more (where batching pays), each
+#: served by an unbatched endpoint ``NAME`` and a batched ``NAME-batched``: what each is.
+SWEEP = {
+    "hgb-300": "HistGradientBoostingClassifier(max_iter=300, early_stopping=False)",
+    "hgb-categorical": "HistGradientBoostingClassifier(categorical_features=[0, 1])",
+}
+#: Registration options: the categorical model holds a ``functools.partial``, which skops
+#: loads only when told to trust it (our own model, fitted in this run).
+SWEEP_OPTIONS = {"hgb-categorical": {"trusted_types": ["functools.partial"]}}
+#: Rows of the generated data the sweep's models are fitted on.
+SWEEP_ROWS = 10_000
 #: Open-loop rates, as a fraction of a closed-loop capacity measured in the same run.
 OPEN_LOOP_LOAD = 0.5
 OPEN_LOOP_SEED = 0
@@ -174,6 +192,45 @@ def batch_time(model_file: Path, rows: np.ndarray, cpu: int | None) -> dict[str,
         command = ["taskset", "--cpu-list", str(cpu), *command]
     completed = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
     timings: dict[str, float] = orjson.loads(completed.stdout)
+    return timings
+
+
+def call_time(home: Path, ref: str, rows: np.ndarray, cpu: int | None) -> dict[str, float]:
+    """Time Ferryman's own model call for version ``ref`` in a fresh pinned process.
+
+    This is what a server calls per batch (the flavor's ``predict``: labels and
+    probabilities, through the compiled path where the model has one).
+
+    Returns:
+        ``batch_s`` and ``one_row_s``: the median of 200 calls on all rows and on one
+        row, in seconds (after 20 unmeasured calls).
+    """
+    code = (
+        "import json, statistics, sys, time, numpy as np\n"
+        "from pathlib import Path\n"
+        "from ferryman.config import Settings\n"
+        "from ferryman.registry import Registry\n"
+        "settings = Settings(home=Path(sys.argv[1]), database_url=None, artifact_uri=None,\n"
+        "                    user='bench', migrate_on_start=False)\n"
+        "with Registry.from_settings(settings) as registry:\n"
+        "    model = registry.load(sys.argv[2]).model\n"
+        "rows = np.load(sys.argv[3])\n"
+        "def median(x):\n"
+        "    for _ in range(20): model.predict(x)\n"
+        "    runs = []\n"
+        "    for _ in range(200):\n"
+        "        start = time.perf_counter(); model.predict(x)\n"
+        "        runs.append(time.perf_counter() - start)\n"
+        "    return statistics.median(runs)\n"
+        "print(json.dumps({'batch_s': median(rows), 'one_row_s': median(rows[:1])}))\n"
+    )
+    rows_file = home / f"{ref.replace('/', '-')}.rows.npy"
+    np.save(rows_file, rows)
+    command = [sys.executable, "-c", code, str(home), ref, str(rows_file)]
+    if cpu is not None:
+        command = ["taskset", "--cpu-list", str(cpu), *command]
+    completed = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
+    timings: dict[str, float] = orjson.loads(completed.stdout.strip().splitlines()[-1])
     return timings
 
 
@@ -321,11 +378,19 @@ def measure_open_loop(
 # -- setting up the servers -------------------------------------------------------------------
 
 
-def prepare_ferryman(home: Path, X: pd.DataFrame, y: np.ndarray, models: Mapping[str, Any]) -> None:
+def prepare_ferryman(
+    home: Path,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    models: Mapping[str, Any],
+    sweep: tuple[pd.DataFrame, np.ndarray, Mapping[str, Any]] | None = None,
+) -> None:
     """Register the models in a fresh Ferryman home and create the endpoints.
 
     Endpoints: ``cancer`` (the logistic regression), ``hgb`` (the gradient boosting,
-    unbatched) and ``hgb-batched`` (the same version, micro-batched).
+    unbatched) and ``hgb-batched`` (the same version, micro-batched); with ``sweep``
+    (its data and models, see :func:`fit_sweep_models`), ``NAME`` and ``NAME-batched``
+    for each of its models, registered as model ``NAME``.
     """
     from ferryman.config import Settings
     from ferryman.registry import Registry
@@ -346,6 +411,19 @@ def prepare_ferryman(home: Path, X: pd.DataFrame, y: np.ndarray, models: Mapping
             max_batch_size=MAX_BATCH_SIZE,
             max_latency_ms=MAX_LATENCY_MS,
         )
+        if sweep is not None:
+            sweep_X, sweep_y, sweep_models = sweep
+            for name, model in sweep_models.items():
+                registry.register(
+                    model, name=name, X=sweep_X, y=sweep_y, flavor_options=SWEEP_OPTIONS.get(name)
+                )
+                endpoints.create(name, model=f"{name}/1")
+                endpoints.create(
+                    f"{name}-batched",
+                    model=f"{name}/1",
+                    max_batch_size=MAX_BATCH_SIZE,
+                    max_latency_ms=MAX_LATENCY_MS,
+                )
 
 
 def fit_models(X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
@@ -360,6 +438,50 @@ def fit_models(X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
         "cancer": make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(array, y),
         "hgb": HistGradientBoostingClassifier(random_state=0).fit(array, y),
     }
+
+
+def sweep_data() -> tuple[pd.DataFrame, np.ndarray]:
+    """Generated classification data: 30 float columns, ``f0`` and ``f1`` category codes 0-9.
+
+    The codes are deciles of two informative columns, kept as floats so that every
+    request takes the same all-float route as the breast-cancer rows.
+    """
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=SWEEP_ROWS, n_features=30, n_informative=15, random_state=0
+    )
+    for column in (0, 1):
+        edges = np.quantile(X[:, column], np.linspace(0.1, 0.9, 9))
+        X[:, column] = np.digitize(X[:, column], edges).astype(np.float64)
+    return pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])]), y
+
+
+def fit_sweep_models(X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
+    """The models of :data:`SWEEP`, fitted on the array (no column names to check)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    array = X.to_numpy()
+    return {
+        "hgb-300": HistGradientBoostingClassifier(
+            max_iter=300, early_stopping=False, random_state=0
+        ).fit(array, y),
+        "hgb-categorical": HistGradientBoostingClassifier(
+            categorical_features=[0, 1], random_state=0
+        ).fit(array, y),
+    }
+
+
+def tree_nodes(model: Any) -> int:
+    """Nodes in all of a fitted histogram gradient boosting model's trees."""
+    return sum(len(tree.nodes) for iteration in model._predictors for tree in iteration)
+
+
+def compiled(model: Any) -> bool:
+    """Whether Ferryman serves ``model`` through its compiled NumPy path."""
+    from ferryman.flavors._trees import compile_proba
+
+    return compile_proba(model) is not None
 
 
 def server_versions(mlserver: str | None) -> dict[str, str | None]:
@@ -399,12 +521,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         mlserver_version = _mlserver.version()
     X, y = breast_cancer()
     models = fit_models(X, y)
+    sweep_X, sweep_y = sweep_data()
+    sweep = (sweep_X, sweep_y, fit_sweep_models(sweep_X, sweep_y))
     with run.servers("ferryman-bench-serving-") as (workdir, servers):
         results = _run(
             run.config,
             X,
             y,
             models,
+            sweep,
             workdir=workdir,
             servers=servers,
             with_mlserver=mlserver_version is not None,
@@ -433,6 +558,7 @@ def _run(
     X: pd.DataFrame,
     y: np.ndarray,
     models: Mapping[str, Any],
+    sweep: tuple[pd.DataFrame, np.ndarray, Mapping[str, Any]],
     *,
     workdir: Path,
     servers: Servers,
@@ -446,7 +572,7 @@ def _run(
     joblib.dump(models["hgb"], hgb_file)
     home = workdir / "ferryman-home"
     progress("registering the models in a fresh Ferryman home")
-    prepare_ferryman(home, X, y, models)
+    prepare_ferryman(home, X, y, models, sweep)
     # Everything so far lives as long as the run; keep it out of the collector's way.
     gc.collect()
     gc.freeze()
@@ -569,18 +695,85 @@ def _run(
         "results": results,
         "ratio": throughput_ratio(runs, "batched", "unbatched"),
         "open_loop": open_loop,
+        "nodes": tree_nodes(models["hgb"]),
+        "compiled": compiled(models["hgb"]),
+        "call_s": call_time(home, "cancer-hgb/1", X.iloc[:MAX_BATCH_SIZE].to_numpy(), servers.cpu),
+        "sweep": measure_sweep(
+            ferryman.url,
+            home,
+            sweep,
+            config,
+            workdir=workdir,
+            server_cpu=servers.cpu,
+            wrk_cpu=wrk_cpu,
+            progress=progress,
+        ),
     }
     return {"workloads": workloads, "batching": batching}
+
+
+def measure_sweep(
+    base_url: str,
+    home: Path,
+    sweep: tuple[pd.DataFrame, np.ndarray, Mapping[str, Any]],
+    config: Config,
+    *,
+    workdir: Path,
+    server_cpu: int | None,
+    wrk_cpu: int | None,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """Batched against unbatched req/s for each model of :data:`SWEEP`, 1 row x 64 conn.
+
+    Returns:
+        By model: what it is, its tree nodes, Ferryman's own call time on 1 and 32 rows
+        (:func:`call_time`), both endpoints' results and the median per-round ratio.
+    """
+    X, _, models = sweep
+    rows = X.iloc[:1]
+    found: dict[str, Any] = {}
+    for name, model in models.items():
+        targets = {
+            contender: Target(
+                f"{base_url}/v1/endpoints/{endpoint}/predict", native_body, probabilities_field
+            )
+            for contender, endpoint in (("batched", f"{name}-batched"), ("unbatched", name))
+        }
+        check_answers(targets, rows, model.predict_proba(rows.to_numpy()))
+        progress(f"where batching pays: {name}, 1 row x {BATCH_CONNECTIONS} conn")
+        runs = measure(
+            targets,
+            rows,
+            BATCH_CONNECTIONS,
+            config,
+            workdir=workdir,
+            cpu=wrk_cpu,
+            progress=progress,
+        )
+        found[name] = {
+            "model": SWEEP[name],
+            "compiled": compiled(model),
+            "nodes": tree_nodes(model),
+            "call_s": call_time(home, f"{name}/1", X.iloc[:MAX_BATCH_SIZE].to_numpy(), server_cpu),
+            "results": {contender: summarize_runs(runs[contender]) for contender in runs},
+            "ratio": throughput_ratio(runs, "batched", "unbatched"),
+        }
+    return found
 
 
 def _all_results(document: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     pairs = [(name, workload["results"]) for name, workload in document["workloads"].items()]
     runs = document["batching"]["open_loop"]["runs"]
     open_loop = {f"{run['contender']}, {run['load']}": run["result"] for run in runs}
+    sweep = [
+        (f"micro-batching, {name}", found["results"])
+        for name, found in document["batching"]["sweep"].items()
+    ]
     return [
         *pairs,
         ("micro-batching", document["batching"]["results"]),
         ("micro-batching, open loop", open_loop),
+        *sweep,
     ]
 
 

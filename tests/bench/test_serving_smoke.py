@@ -148,3 +148,19 @@ def test_serving_benchmark_measures_mlserver_or_says_why_not(results: dict[str, 
     measured = "mlserver" in results["workloads"]["1 row x 16 conn"]["results"]
     said_why = any(reason.startswith("mlserver") for reason in results["skipped"])
     assert measured != said_why
+
+
+@pytest.mark.parametrize("model", ["hgb-300", "hgb-categorical"])
+def test_serving_benchmark_measures_where_batching_pays(
+    results: dict[str, Any], model: str
+) -> None:
+    found = results["batching"]["sweep"][model]
+    assert found["nodes"] > 0 and found["ratio"] > 0
+    assert found["call_s"]["one_row_s"] > 0 and found["call_s"]["batch_s"] > 0
+    assert all(r["non_2xx"] == 0 for r in found["results"].values())
+
+
+def test_serving_benchmark_sweep_covers_both_prediction_paths(results: dict[str, Any]) -> None:
+    sweep = results["batching"]["sweep"]
+    assert sweep["hgb-300"]["compiled"] and not sweep["hgb-categorical"]["compiled"]
+    assert results["batching"]["compiled"]
