@@ -199,7 +199,9 @@ def call_time(home: Path, ref: str, rows: np.ndarray, cpu: int | None) -> dict[s
     """Time Ferryman's own model call for version ``ref`` in a fresh pinned process.
 
     This is what a server calls per batch (the flavor's ``predict``: labels and
-    probabilities, through the compiled path where the model has one).
+    probabilities, through the compiled path where the model has one), on a C-ordered
+    float64 array as validation hands it over. One row is a row of that array, which
+    stays contiguous (``rows[:1]``).
 
     Returns:
         ``batch_s`` and ``one_row_s``: the median of 200 calls on all rows and on one
@@ -214,7 +216,7 @@ def call_time(home: Path, ref: str, rows: np.ndarray, cpu: int | None) -> dict[s
         "                    user='bench', migrate_on_start=False)\n"
         "with Registry.from_settings(settings) as registry:\n"
         "    model = registry.load(sys.argv[2]).model\n"
-        "rows = np.load(sys.argv[3])\n"
+        "rows = np.ascontiguousarray(np.load(sys.argv[3]), dtype=np.float64)\n"
         "def median(x):\n"
         "    for _ in range(20): model.predict(x)\n"
         "    runs = []\n"
