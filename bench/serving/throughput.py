@@ -86,7 +86,14 @@ from _requests import (  # noqa: E402
 from _servers import Servers, clean_environment, free_port  # noqa: E402
 from _serving_report import RATIOS, evaluate_targets, report_lines  # noqa: E402
 from _session import Run, breast_cancer, parser  # noqa: E402
-from _wrk import Config, measure, summarize_runs, throughput_ratio, wrk_path  # noqa: E402
+from _wrk import (  # noqa: E402
+    Config,
+    WrkResult,
+    measure,
+    summarize_runs,
+    throughput_ratio,
+    wrk_path,
+)
 
 FLOOR_APP = HERE / "floor_app.py"
 RESULT_FILE = "serving.json"
@@ -166,74 +173,73 @@ def check_answers(targets: Mapping[str, Target], rows: pd.DataFrame, expected: n
             raise RuntimeError(f"{name} answered other probabilities than the model:\n{got}")
 
 
-def batch_time(model_file: Path, rows: np.ndarray, cpu: int | None) -> dict[str, float]:
-    """Time ``predict_proba`` on ``rows`` in a fresh process pinned like the servers.
+#: What both timers run once their setup has defined ``call(x)`` and ``rows``.
+_TIMING_LOOP = (
+    "def median(x):\n"
+    "    for _ in range(20): call(x)\n"
+    "    runs = []\n"
+    "    for _ in range(200):\n"
+    "        start = time.perf_counter(); call(x)\n"
+    "        runs.append(time.perf_counter() - start)\n"
+    "    return statistics.median(runs)\n"
+    "print(json.dumps({'batch_s': median(rows), 'one_row_s': median(rows[:1])}))\n"
+)
+
+
+def _timed_in_fresh_process(
+    setup: str, args: Sequence[str], rows: np.ndarray, rows_file: Path, cpu: int | None
+) -> dict[str, float]:
+    """Time ``call`` on ``rows`` and on their first row in a fresh process pinned to ``cpu``.
+
+    ``setup`` defines ``call(x)`` and ``rows``; it sees ``args`` as ``sys.argv[1:]``,
+    followed by ``rows_file``, where ``rows`` are saved.
 
     Returns:
         ``batch_s`` and ``one_row_s``: the median of 200 calls on all rows and on one
         row, in seconds (after 20 unmeasured calls).
     """
-    code = (
-        "import json, statistics, sys, time, joblib, numpy as np\n"
-        "model = joblib.load(sys.argv[1]); rows = np.load(sys.argv[2])\n"
-        "def median(x):\n"
-        "    for _ in range(20): model.predict_proba(x)\n"
-        "    runs = []\n"
-        "    for _ in range(200):\n"
-        "        start = time.perf_counter(); model.predict_proba(x)\n"
-        "        runs.append(time.perf_counter() - start)\n"
-        "    return statistics.median(runs)\n"
-        "print(json.dumps({'batch_s': median(rows), 'one_row_s': median(rows[:1])}))\n"
-    )
-    rows_file = model_file.with_suffix(".rows.npy")
     np.save(rows_file, rows)
-    command = [sys.executable, "-c", code, str(model_file), str(rows_file)]
+    code = "import json, statistics, sys, time, numpy as np\n" + setup + _TIMING_LOOP
+    command = [sys.executable, "-c", code, *args, str(rows_file)]
     if cpu is not None:
         command = ["taskset", "--cpu-list", str(cpu), *command]
     completed = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
-    timings: dict[str, float] = orjson.loads(completed.stdout)
+    timings: dict[str, float] = orjson.loads(completed.stdout.strip().splitlines()[-1])
     return timings
 
 
+def batch_time(model_file: Path, rows: np.ndarray, cpu: int | None) -> dict[str, float]:
+    """Time scikit-learn's ``predict_proba`` on ``rows`` and on one row, in a fresh process."""
+    setup = (
+        "import joblib\n"
+        "call = joblib.load(sys.argv[1]).predict_proba\n"
+        "rows = np.load(sys.argv[2])\n"
+    )
+    return _timed_in_fresh_process(
+        setup, [str(model_file)], rows, model_file.with_suffix(".rows.npy"), cpu
+    )
+
+
 def call_time(home: Path, ref: str, rows: np.ndarray, cpu: int | None) -> dict[str, float]:
-    """Time Ferryman's own model call for version ``ref`` in a fresh pinned process.
+    """Time Ferryman's own model call for version ``ref`` on ``rows`` and on one row.
 
     This is what a server calls per batch (the flavor's ``predict``: labels and
     probabilities, through the compiled path where the model has one), on a C-ordered
     float64 array as validation hands it over. One row is a row of that array, which
     stays contiguous (``rows[:1]``).
-
-    Returns:
-        ``batch_s`` and ``one_row_s``: the median of 200 calls on all rows and on one
-        row, in seconds (after 20 unmeasured calls).
     """
-    code = (
-        "import json, statistics, sys, time, numpy as np\n"
+    setup = (
         "from pathlib import Path\n"
         "from ferryman.config import Settings\n"
         "from ferryman.registry import Registry\n"
         "settings = Settings(home=Path(sys.argv[1]), database_url=None, artifact_uri=None,\n"
         "                    user='bench', migrate_on_start=False)\n"
         "with Registry.from_settings(settings) as registry:\n"
-        "    model = registry.load(sys.argv[2]).model\n"
+        "    call = registry.load(sys.argv[2]).model.predict\n"
         "rows = np.ascontiguousarray(np.load(sys.argv[3]), dtype=np.float64)\n"
-        "def median(x):\n"
-        "    for _ in range(20): model.predict(x)\n"
-        "    runs = []\n"
-        "    for _ in range(200):\n"
-        "        start = time.perf_counter(); model.predict(x)\n"
-        "        runs.append(time.perf_counter() - start)\n"
-        "    return statistics.median(runs)\n"
-        "print(json.dumps({'batch_s': median(rows), 'one_row_s': median(rows[:1])}))\n"
     )
     rows_file = home / f"{ref.replace('/', '-')}.rows.npy"
-    np.save(rows_file, rows)
-    command = [sys.executable, "-c", code, str(home), ref, str(rows_file)]
-    if cpu is not None:
-        command = ["taskset", "--cpu-list", str(cpu), *command]
-    completed = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
-    timings: dict[str, float] = orjson.loads(completed.stdout.strip().splitlines()[-1])
-    return timings
+    return _timed_in_fresh_process(setup, [str(home), ref], rows, rows_file, cpu)
 
 
 def read_histograms(base_url: str, endpoint: str) -> dict[str, dict[float, float]]:
@@ -655,25 +661,17 @@ def _run(
 
     progress("micro-batching: timing the model on its own")
     timings = batch_time(hgb_file, X.iloc[:MAX_BATCH_SIZE].to_numpy(), servers.cpu)
-    batch_targets = {
-        "batched": Target(
-            f"{ferryman.url}/v1/endpoints/hgb-batched/predict", native_body, probabilities_field
-        ),
-        "unbatched": Target(
-            f"{ferryman.url}/v1/endpoints/hgb/predict", native_body, probabilities_field
-        ),
-    }
+    batch_targets = batching_targets(ferryman.url, "hgb")
     rows = X.iloc[:1]
-    check_answers(batch_targets, rows, models["hgb"].predict_proba(rows.to_numpy()))
-    progress(f"micro-batching: 1 row x {BATCH_CONNECTIONS} conn")
-    runs = measure(
+    runs = measure_batching(
         batch_targets,
         rows,
-        BATCH_CONNECTIONS,
+        models["hgb"],
         config,
         workdir=workdir,
         cpu=wrk_cpu,
         progress=progress,
+        label="micro-batching",
     )
     results = {name: summarize_runs(runs[name]) for name in runs}
     progress(f"micro-batching: open loop, 1 row x {BATCH_CONNECTIONS} conn")
@@ -714,6 +712,35 @@ def _run(
     return {"workloads": workloads, "batching": batching}
 
 
+def batching_targets(base_url: str, endpoint: str) -> dict[str, Target]:
+    """``batched`` posts to ``ENDPOINT-batched``, ``unbatched`` to ``ENDPOINT`` (native)."""
+    return {
+        contender: Target(
+            f"{base_url}/v1/endpoints/{name}/predict", native_body, probabilities_field
+        )
+        for contender, name in (("batched", f"{endpoint}-batched"), ("unbatched", endpoint))
+    }
+
+
+def measure_batching(
+    targets: Mapping[str, Target],
+    rows: pd.DataFrame,
+    model: Any,
+    config: Config,
+    *,
+    workdir: Path,
+    cpu: int | None,
+    progress: Callable[[str], None],
+    label: str,
+) -> dict[str, list[WrkResult]]:
+    """Check both endpoints' answers against ``model``, then run wrk at 64 connections."""
+    check_answers(targets, rows, model.predict_proba(rows.to_numpy()))
+    progress(f"{label}: 1 row x {BATCH_CONNECTIONS} conn")
+    return measure(
+        targets, rows, BATCH_CONNECTIONS, config, workdir=workdir, cpu=cpu, progress=progress
+    )
+
+
 def measure_sweep(
     base_url: str,
     home: Path,
@@ -735,22 +762,15 @@ def measure_sweep(
     rows = X.iloc[:1]
     found: dict[str, Any] = {}
     for name, model in models.items():
-        targets = {
-            contender: Target(
-                f"{base_url}/v1/endpoints/{endpoint}/predict", native_body, probabilities_field
-            )
-            for contender, endpoint in (("batched", f"{name}-batched"), ("unbatched", name))
-        }
-        check_answers(targets, rows, model.predict_proba(rows.to_numpy()))
-        progress(f"where batching pays: {name}, 1 row x {BATCH_CONNECTIONS} conn")
-        runs = measure(
-            targets,
+        runs = measure_batching(
+            batching_targets(base_url, name),
             rows,
-            BATCH_CONNECTIONS,
+            model,
             config,
             workdir=workdir,
             cpu=wrk_cpu,
             progress=progress,
+            label=f"where batching pays: {name}",
         )
         found[name] = {
             "model": SWEEP[name],
