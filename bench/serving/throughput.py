@@ -103,8 +103,15 @@ CONTENDERS = ("ferryman-native", "ferryman-v2", "mlserver", "floor")
 MAX_BATCH_SIZE = 32
 MAX_LATENCY_MS = 5.0
 BATCH_CONNECTIONS = 64
-#: The endpoint each micro-batching contender posts to.
-BATCH_ENDPOINTS = {"batched": "hgb-batched", "unbatched": "hgb"}
+
+
+def batch_endpoints(endpoint: str) -> dict[str, str]:
+    """Each micro-batching contender's endpoint: ``ENDPOINT-batched`` and ``ENDPOINT``."""
+    return {"batched": f"{endpoint}-batched", "unbatched": endpoint}
+
+
+#: The endpoint each micro-batching contender of the main model posts to.
+BATCH_ENDPOINTS = batch_endpoints("hgb")
 #: Micro-batching on models whose one-row call costs more (where batching pays), each
 #: served by an unbatched endpoint ``NAME`` and a batched ``NAME-batched``: what each is.
 SWEEP = {
@@ -412,26 +419,25 @@ def prepare_ferryman(
         registry.register(models["hgb"], name="cancer-hgb", X=X, y=y)
         endpoints = EndpointService(database=registry.database, user="bench")
         endpoints.create("cancer", model="cancer/1")
-        endpoints.create("hgb", model="cancer-hgb/1")
-        endpoints.create(
-            "hgb-batched",
-            model="cancer-hgb/1",
-            max_batch_size=MAX_BATCH_SIZE,
-            max_latency_ms=MAX_LATENCY_MS,
-        )
+
+        def batched_and_unbatched(endpoint: str, model: str) -> None:
+            names = batch_endpoints(endpoint)
+            endpoints.create(names["unbatched"], model=model)
+            endpoints.create(
+                names["batched"],
+                model=model,
+                max_batch_size=MAX_BATCH_SIZE,
+                max_latency_ms=MAX_LATENCY_MS,
+            )
+
+        batched_and_unbatched("hgb", "cancer-hgb/1")
         if sweep is not None:
             sweep_X, sweep_y, sweep_models = sweep
             for name, model in sweep_models.items():
                 registry.register(
                     model, name=name, X=sweep_X, y=sweep_y, flavor_options=SWEEP_OPTIONS.get(name)
                 )
-                endpoints.create(name, model=f"{name}/1")
-                endpoints.create(
-                    f"{name}-batched",
-                    model=f"{name}/1",
-                    max_batch_size=MAX_BATCH_SIZE,
-                    max_latency_ms=MAX_LATENCY_MS,
-                )
+                batched_and_unbatched(name, f"{name}/1")
 
 
 def fit_models(X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
@@ -713,12 +719,12 @@ def _run(
 
 
 def batching_targets(base_url: str, endpoint: str) -> dict[str, Target]:
-    """``batched`` posts to ``ENDPOINT-batched``, ``unbatched`` to ``ENDPOINT`` (native)."""
+    """The contenders of :func:`batch_endpoints`, posting in the native protocol."""
     return {
         contender: Target(
             f"{base_url}/v1/endpoints/{name}/predict", native_body, probabilities_field
         )
-        for contender, name in (("batched", f"{endpoint}-batched"), ("unbatched", endpoint))
+        for contender, name in batch_endpoints(endpoint).items()
     }
 
 
