@@ -572,6 +572,68 @@ async def test_only_the_culprit_fails_in_an_inline_batch(
     assert isinstance(done[1], PredictionError)
 
 
+class Late(Exception):
+    """The timeout error of the batchers below."""
+
+
+def timed_batcher(
+    model: FakeModel, executor: DaemonThreadExecutor, clock: ManualClock
+) -> MicroBatcher:
+    # The timer waits 50 ms of real time, then reads the manual clock: a request fails
+    # only once the test has moved the clock past its deadline.
+    return MicroBatcher(
+        predict=model.predict,
+        executor=executor,
+        max_batch_size=64,
+        max_latency_ms=1.0,
+        clock=clock,
+        cpu_clock=clock,
+        timeout_ms=50.0,
+        timeout_error=Late,
+    )
+
+
+async def test_requests_past_the_timeout_fail_and_queued_ones_are_never_computed(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = FakeModel(clock, hold_first=True)
+    runner = timed_batcher(model, executor, clock)
+    running = runner.submit(rows(1.0))
+    await wait_started(model)
+    queued = runner.submit(rows(2.0))
+
+    clock.now += 1.0
+    for future in (running, queued):
+        with pytest.raises(Late):
+            await asyncio.wait_for(future, WAIT)
+    model.release()
+    later = await asyncio.wait_for(runner.submit(rows(3.0)), WAIT)
+
+    assert later.prediction.predictions.tolist() == [6.0]
+    assert model.calls == [1, 1]  # the running call finished unobserved; `queued` never ran
+
+
+async def test_a_request_fails_at_its_own_deadline_not_an_older_ones(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model = FakeModel(clock, hold_first=True)
+    runner = timed_batcher(model, executor, clock)
+    old = runner.submit(rows(1.0))
+    await wait_started(model)
+    clock.now += 1.0
+    young = runner.submit(rows(2.0))  # submitted after the clock moved: not expired
+
+    with pytest.raises(Late):
+        await asyncio.wait_for(old, WAIT)
+    model.release()
+    answered = await asyncio.wait_for(young, WAIT)
+    clock.now += 1.0  # an answered request stays answered
+    await asyncio.sleep(0.2)
+
+    assert answered.prediction.predictions.tolist() == [4.0]
+    assert young.result() is answered
+
+
 @pytest.mark.parametrize(
     ("max_batch_size", "max_concurrency", "message"),
     [(0, 1, "max_batch_size must be at least 1"), (2, 0, "max_concurrency must be at least 1")],

@@ -172,6 +172,17 @@ async def test_a_prediction_over_the_timeout_fails_and_the_endpoint_keeps_servin
         assert await predict(pool, "toy", toy(2.0)) == [4.0]
 
 
+async def test_a_micro_batched_request_over_the_timeout_fails_and_the_endpoint_keeps_serving(
+    store_registry: Registry, store_endpoints: EndpointService
+) -> None:
+    store_endpoints.update("toy", timeout_ms=100.0, max_batch_size=4, max_latency_ms=1.0)
+    async with running_pool(store_registry, store_endpoints, model_threads=2) as pool:
+        with pytest.raises(PredictionTimeoutError, match="timeout of 100 ms"):
+            await predict(pool, "toy", toy(1.0, delay=2.0))
+
+        assert await predict(pool, "toy", toy(2.0)) == [4.0]
+
+
 async def test_a_cancelled_request_stays_cancelled_not_timed_out(
     store_registry: Registry, store_endpoints: EndpointService
 ) -> None:

@@ -182,6 +182,8 @@ class Deployment:
                 initial_compute_ms=version.warmup_ms,
                 clock=clock,
                 inline_ms=BATCH_INLINE_MS if bounded else 0.0,
+                timeout_ms=self.timeout_ms,
+                timeout_error=self._timeout_error,
             )
         else:
             self.runner = DirectRunner(
@@ -209,9 +211,12 @@ class Deployment:
             PredictionTimeoutError: The prediction took longer than ``timeout_ms``.
             PredictionError: The model failed.
         """
-        future = self.runner.submit(data)
+        runner = self.runner
+        future = runner.submit(data)
         if future.done():  # ran inline
             return future.result()
+        if isinstance(runner, MicroBatcher):  # it fails expired requests itself
+            return await future
         # One timer that cancels the future, rather than an ``asyncio.timeout`` context
         # (an object and the task's cancel bookkeeping) for every queued request.
         expiry = _Expiry(future)
@@ -221,12 +226,15 @@ class Deployment:
         except asyncio.CancelledError:
             if not expiry.expired:
                 raise  # the request itself was cancelled
-            raise PredictionTimeoutError(
-                f"endpoint {self.name!r}: the prediction took longer than the endpoint's "
-                f"timeout of {self.timeout_ms:g} ms"
-            ) from None
+            raise self._timeout_error() from None
         finally:
             timer.cancel()
+
+    def _timeout_error(self) -> PredictionTimeoutError:
+        return PredictionTimeoutError(
+            f"endpoint {self.name!r}: the prediction took longer than the endpoint's "
+            f"timeout of {self.timeout_ms:g} ms"
+        )
 
     async def predict(self, batch: DecodedBatch) -> TimedPrediction:
         """Validate a decoded batch, then predict on it (see :meth:`validate`, :meth:`run`)."""
