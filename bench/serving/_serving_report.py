@@ -265,6 +265,7 @@ def _open_loop_lines(batching: Mapping[str, Any]) -> list[str]:
                 format_seconds(result["send_lag_p99_s"]),
                 _seconds(server["queue_s"]["value_s"]),
                 _seconds(server["compute_s"]["value_s"]),
+                _seconds(run["generator_floor"]["p99_s"]),
             ]
         )
         if not result["kept_up"]:
@@ -277,7 +278,9 @@ def _open_loop_lines(batching: Mapping[str, Any]) -> list[str]:
         f"Open loop: Poisson arrivals over {connections} keep-alive connections, "
         f"{open_loop['seconds']:g} s per run, rates from this run's closed-loop capacity; "
         "latency from each request's due time; queue and compute p99 from the server's "
-        "/metrics histograms (interpolated within buckets):",
+        "/metrics histograms (interpolated within buckets); the generator floor is the "
+        "generator's p99 at the same rate against a server that answers at once "
+        "(echo_app.py): what the generator and the machine add, not Ferryman:",
         "",
         *markdown_table(
             [
@@ -292,6 +295,7 @@ def _open_loop_lines(batching: Mapping[str, Any]) -> list[str]:
                 "Send lag p99",
                 "Queue p99",
                 "Compute p99",
+                "Generator floor p99",
             ],
             rows,
         ),

@@ -21,8 +21,10 @@ one with ``max_batch_size=32, max_latency_ms=5`` and one unbatched, at 64 connec
 next to the model's own time for ``predict_proba`` on 32 rows; then both endpoints
 open-loop (``_open_loop.py``, Poisson arrivals) at half the unbatched closed-loop
 capacity, and the batched one at half its own, with the server's ``/metrics`` histograms
-of queue and compute time read around each run. A closed loop keeps the p99 above
-``64 / throughput`` (Little's law), so the p99 target is judged on the open-loop runs.
+of queue and compute time read around each run, and the generator run again at each rate
+against ``echo_app.py`` (a server that answers at once), for the latency the generator and
+the machine add. A closed loop keeps the p99 above ``64 / throughput`` (Little's law), so
+the p99 target is judged on the open-loop runs.
 
 Last, where micro-batching pays: the same closed-loop comparison on two more histogram
 gradient boosting models fitted on generated data (:data:`SWEEP`), one with 300 trees
@@ -73,6 +75,7 @@ sys.path[:0] = [str(HERE), str(ROOT / "bench")]
 
 import _mlserver  # noqa: E402
 import _open_loop  # noqa: E402
+from _open_loop import OpenLoopResult  # noqa: E402
 from _report import format_seconds  # noqa: E402
 from _requests import (  # noqa: E402
     Target,
@@ -96,6 +99,7 @@ from _wrk import (  # noqa: E402
 )
 
 FLOOR_APP = HERE / "floor_app.py"
+ECHO_APP = HERE / "echo_app.py"
 RESULT_FILE = "serving.json"
 
 #: The contenders on the logistic regression, in the order of even rounds.
@@ -327,6 +331,7 @@ def measure_open_loop(
     capacities: Mapping[str, float],
     *,
     base_url: str,
+    echo_url: str,
     seconds: float,
     workdir: Path,
     cpu: int | None,
@@ -337,18 +342,22 @@ def measure_open_loop(
     Runs ``unbatched`` and ``batched`` at :data:`OPEN_LOOP_LOAD` of the unbatched
     closed-loop capacity, then ``batched`` at that share of its own, each for ``seconds``,
     reading the endpoint's queue and compute histograms from ``/metrics`` around each.
+    After each run the generator runs again at the same rate against ``echo_url`` (the
+    echo app, which answers at once): the latency the generator and the machine add.
 
     Args:
         targets: The ``batched`` and ``unbatched`` contenders; ``rows``: what each carries.
         capacities: Each contender's closed-loop requests per second, from this run.
         base_url: The Ferryman server, for ``/metrics``.
+        echo_url: The echo app's URL (see ``echo_app.py``), for the generator's floor.
         seconds: Length of each run; ``workdir``: where the request bodies are written.
         cpu: The core to pin the generator to (wrk's), or ``None``.
         progress: Called with a line of text after each run.
 
     Returns:
         The settings and one entry per run: contender, endpoint, load, rate, the
-        generator's result and the server's 99th percentiles of queue and compute time.
+        generator's result, the server's 99th percentiles of queue and compute time, and
+        the generator's result against the echo app (``generator_floor``).
     """
     runs: list[dict[str, Any]] = []
     for contender, basis in (("unbatched",) * 2, ("batched", "unbatched"), ("batched",) * 2):
@@ -357,20 +366,25 @@ def measure_open_loop(
         rate = OPEN_LOOP_LOAD * capacities[basis]
         endpoint = BATCH_ENDPOINTS[contender]
         before = settled_histograms(base_url, endpoint)
-        result = _open_loop.run(
-            targets[contender].url,
-            body_file,
-            rate_per_s=rate,
-            seconds=seconds,
-            connections=BATCH_CONNECTIONS,
-            arrivals="poisson",
-            seed=OPEN_LOOP_SEED,
-            cpu=cpu,
-        )
+
+        def generate(url: str, rate: float = rate, body_file: Path = body_file) -> OpenLoopResult:
+            return _open_loop.run(
+                url,
+                body_file,
+                rate_per_s=rate,
+                seconds=seconds,
+                connections=BATCH_CONNECTIONS,
+                arrivals="poisson",
+                seed=OPEN_LOOP_SEED,
+                cpu=cpu,
+            )
+
+        result = generate(targets[contender].url)
         after = settled_histograms(base_url, endpoint)
         server = {
             key: histogram_quantile(before[key], after[key], 0.99) for key in SERVER_HISTOGRAMS
         }
+        floor = generate(echo_url)
         runs.append(
             {
                 "contender": contender,
@@ -379,12 +393,15 @@ def measure_open_loop(
                 "rate_per_s": rate,
                 "result": result.to_dict(),
                 "server_p99": server,
+                "generator_floor": floor.to_dict(),
             }
         )
         p99 = "-" if result.p99_s is None else format_seconds(result.p99_s)
+        floor_p99 = "-" if floor.p99_s is None else format_seconds(floor.p99_s)
         progress(
             f"  open loop {contender:<9} at {rate:7.0f} req/s: {result.achieved_per_s:7.0f} "
-            f"req/s  p99 {p99}  send lag p99 {format_seconds(result.send_lag_p99_s)}"
+            f"req/s  p99 {p99}  send lag p99 {format_seconds(result.send_lag_p99_s)}  "
+            f"(generator floor p99 {floor_p99})"
         )
     limit = _open_loop.MAX_SEND_LAG_S
     return {"seed": OPEN_LOOP_SEED, "seconds": seconds, "max_send_lag_s": limit, "runs": runs}
@@ -637,6 +654,15 @@ def _run(
             v2_probabilities,
         )
     targets["floor"] = Target(f"{floor.url}/predict", floor_body, probabilities_field)
+    port = free_port()
+    echo = servers.start(
+        "echo",
+        [sys.executable, str(ECHO_APP), "--port", str(port)],
+        port=port,
+        ready_path="/",
+        env=clean_environment(),
+        cwd=workdir,
+    )
     targets = {name: targets[name] for name in CONTENDERS if name in targets}
 
     workloads: dict[str, Any] = {}
@@ -686,6 +712,7 @@ def _run(
         rows,
         {name: result["requests_per_s"]["median"] for name, result in results.items()},
         base_url=ferryman.url,
+        echo_url=f"{echo.url}/",
         seconds=2 * config.seconds,
         workdir=workdir,
         cpu=wrk_cpu,

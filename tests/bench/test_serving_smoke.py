@@ -115,6 +115,17 @@ def test_serving_benchmark_open_loop_reports_rates_and_latencies(
 
 
 @pytest.mark.parametrize("index", range(len(OPEN_LOOP_RUNS)))
+def test_serving_benchmark_times_the_generator_against_the_echo_app_at_each_rate(
+    results: dict[str, Any], index: int
+) -> None:
+    run = results["batching"]["open_loop"]["runs"][index]
+    floor = run["generator_floor"]
+    assert floor["rate_per_s"] == run["result"]["rate_per_s"]
+    assert floor["requests"] > 0 and floor["responses"] == floor["requests"]
+    assert floor["non_2xx"] == 0 and floor["p99_s"] > 0
+
+
+@pytest.mark.parametrize("index", range(len(OPEN_LOOP_RUNS)))
 def test_serving_benchmark_open_loop_reports_the_generators_send_lag(
     results: dict[str, Any], index: int
 ) -> None:
