@@ -75,3 +75,31 @@ async def test_one_bad_request_in_a_batch_fails_alone(
         [8.0],
         [10.0],
     ]
+
+
+async def test_a_request_with_an_invalid_row_fails_alone_naming_its_own_row(
+    serve_app: ServeApp, endpoints: EndpointService
+) -> None:
+    rows = [CANCER.iloc[i : i + 2].to_dict("records") for i in range(0, 40, 2)]
+    rows[5][1]["mean radius"] = "wide"
+    endpoints.update("cancer", max_batch_size=32, max_latency_ms=20.0)
+    async with serve_app() as served:
+        responses = await asyncio.wait_for(
+            asyncio.gather(
+                *(
+                    served.client.post("/v1/endpoints/cancer/predict", json={"instances": r})
+                    for r in rows
+                )
+            ),
+            30,
+        )
+        alone = [
+            await served.client.post("/v1/endpoints/cancer/predict", json={"instances": r})
+            for r in rows[:5] + rows[6:]
+        ]
+
+    assert [r.status_code for r in responses] == [200] * 5 + [400] + [200] * 14
+    error = responses[5].json()["error"]
+    assert "mean radius" in error and "row 1" in error
+    answered = responses[:5] + responses[6:]
+    assert [r.json()["predictions"] for r in answered] == [r.json()["predictions"] for r in alone]

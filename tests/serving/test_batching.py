@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferryman.errors import PredictionError
+from ferryman.errors import PredictionError, SchemaValidationError
 from ferryman.flavors import Prediction
 from ferryman.flavors.base import ModelInput
 from ferryman.serving import DirectRunner, MicroBatcher, TimedPrediction
@@ -632,6 +632,122 @@ async def test_a_request_fails_at_its_own_deadline_not_an_older_ones(
 
     assert answered.prediction.predictions.tolist() == [4.0]
     assert young.result() is answered
+
+
+class ArrayModel(FakeModel):
+    """:class:`FakeModel` on the (rows, 1) arrays :class:`RowValidator` makes."""
+
+    def predict(self, data: ModelInput) -> Prediction:
+        assert isinstance(data, np.ndarray)
+        return super().predict(pd.DataFrame({"x": data[:, 0]}))
+
+
+class RowValidator:
+    """Records ``{"x": float}`` to a (rows, 1) float array; counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def __call__(self, records: list[dict[str, object]]) -> np.ndarray:
+        self.calls.append(len(records))
+        for row, record in enumerate(records):
+            if not isinstance(record["x"], float):
+                raise SchemaValidationError(f"column 'x', row {row}: expected a float", row=row)
+        return np.array([[record["x"]] for record in records])
+
+
+def records(*values: object) -> list[dict[str, object]]:
+    return [{"x": value} for value in values]
+
+
+def validating_batcher(
+    model: FakeModel, executor: DaemonThreadExecutor, clock: ManualClock, validate: RowValidator
+) -> MicroBatcher:
+    return MicroBatcher(
+        predict=model.predict,
+        executor=executor,
+        max_batch_size=64,
+        max_latency_ms=60_000.0,
+        clock=clock,
+        cpu_clock=clock,
+        validate=validate,
+    )
+
+
+async def test_unvalidated_requests_are_validated_together_with_their_batch(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model, validate = ArrayModel(clock, hold_first=True), RowValidator()
+    runner = validating_batcher(model, executor, clock, validate)
+    first = runner.submit(records(1.0), validated=False)
+    await wait_started(model)
+    waiting = [runner.submit(records(*xs), validated=False) for xs in ([2.0, 3.0], [4.0], [5.0])]
+    model.release()
+    answers = await gather(first, *waiting)
+
+    assert validate.calls == [1, 4]  # the first alone, then the other three in one call
+    assert model.calls == [1, 4]
+    assert [a.prediction.predictions.tolist() for a in answers] == [
+        [2.0],
+        [4.0, 6.0],
+        [8.0],
+        [10.0],
+    ]
+    assert [a.inputs.tolist() for a in answers] == [[[1.0]], [[2.0], [3.0]], [[4.0]], [[5.0]]]
+
+
+async def test_an_invalid_request_fails_alone_with_its_own_rows_error(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model, validate = ArrayModel(clock, hold_first=True), RowValidator()
+    runner = validating_batcher(model, executor, clock, validate)
+    first = runner.submit(records(1.0), validated=False)
+    await wait_started(model)
+    good = runner.submit(records(2.0), validated=False)
+    bad = runner.submit(records(3.0, "four"), validated=False)
+    also_good = runner.submit(records(5.0), validated=False)
+    model.release()
+    answers = await gather(first, good, also_good)
+    with pytest.raises(SchemaValidationError, match="row 1"):  # its own row, not the batch's
+        await asyncio.wait_for(bad, WAIT)
+
+    assert [a.prediction.predictions.tolist() for a in answers] == [[2.0], [4.0], [10.0]]
+    assert model.calls == [1, 2]  # the valid two merged; the invalid one never computed
+    assert validate.calls == [1, 4, 1, 2, 1]  # together, then one by one
+
+
+async def test_validated_and_unvalidated_requests_share_a_call(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    model, validate = ArrayModel(clock, hold_first=True), RowValidator()
+    runner = validating_batcher(model, executor, clock, validate)
+    first = runner.submit(np.array([[1.0]]))
+    await wait_started(model)
+    raw = runner.submit(records(2.0), validated=False)
+    ready = runner.submit(np.array([[3.0], [4.0]]))
+    model.release()
+    answers = await gather(first, raw, ready)
+
+    assert [a.prediction.predictions.tolist() for a in answers] == [[2.0], [4.0], [6.0, 8.0]]
+    assert model.calls == [1, 3]
+    assert validate.calls == [1]
+
+
+async def test_unvalidated_rows_need_a_validator(
+    executor: DaemonThreadExecutor, clock: ManualClock
+) -> None:
+    runner = batcher(FakeModel(clock), executor, clock)
+    with pytest.raises(ValueError, match="validate function"):
+        runner.submit(records(1.0), validated=False)
+
+
+@pytest.mark.parametrize("data", [[], np.array([[1.0]])], ids=["empty", "array"])
+async def test_unvalidated_rows_must_be_a_non_empty_list(
+    executor: DaemonThreadExecutor, clock: ManualClock, data: object
+) -> None:
+    runner = validating_batcher(ArrayModel(clock), executor, clock, RowValidator())
+    with pytest.raises(ValueError, match="non-empty list"):
+        runner.submit(data, validated=False)
 
 
 @pytest.mark.parametrize(

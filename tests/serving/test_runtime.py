@@ -10,12 +10,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.datasets import load_breast_cancer
 
 from ferryman.config import Settings
 from ferryman.errors import (
     EndpointNotFoundError,
     EndpointNotReadyError,
     PredictionTimeoutError,
+    SchemaValidationError,
     StoreUnavailableError,
 )
 from ferryman.registry import Registry
@@ -32,6 +34,7 @@ from ferryman.serving.codecs import DecodedBatch
 pytestmark = pytest.mark.anyio
 
 WAIT = 30.0
+CANCER = load_breast_cancer(as_frame=True).data
 
 
 @asynccontextmanager
@@ -181,6 +184,29 @@ async def test_a_micro_batched_request_over_the_timeout_fails_and_the_endpoint_k
             await predict(pool, "toy", toy(1.0, delay=2.0))
 
         assert await predict(pool, "toy", toy(2.0)) == [4.0]
+
+
+async def test_micro_batched_all_float_array_models_leave_validation_to_the_batcher(
+    store_registry: Registry, store_endpoints: EndpointService
+) -> None:
+    store_endpoints.update("cancer", max_batch_size=8, max_latency_ms=1.0)
+    store_endpoints.update("toy", max_batch_size=8, max_latency_ms=1.0)
+    async with running_pool(store_registry, store_endpoints) as pool:
+        cancer = pool.get("cancer").ready()
+        # toy's Python model takes a DataFrame; mixed has non-float columns; iris is unbatched.
+        others = [pool.get(name).ready() for name in ("toy", "mixed", "iris")]
+        rows = CANCER.head(3).to_dict("records")
+        deferred = await asyncio.wait_for(cancer.run_decoded(rows), WAIT)
+        upfront = await asyncio.wait_for(cancer.run(cancer.schema.validate(rows)), WAIT)
+        with pytest.raises(SchemaValidationError, match=r"row 1"):
+            await asyncio.wait_for(
+                cancer.run_decoded([rows[0], {**rows[1], "mean radius": "x"}]), WAIT
+            )
+
+    assert cancer.defers_validation and not any(d.defers_validation for d in others)
+    assert isinstance(deferred.inputs, np.ndarray)
+    np.testing.assert_array_equal(deferred.inputs, upfront.inputs)
+    np.testing.assert_array_equal(deferred.prediction.predictions, upfront.prediction.predictions)
 
 
 async def test_a_cancelled_request_stays_cancelled_not_timed_out(

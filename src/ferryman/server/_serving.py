@@ -130,6 +130,11 @@ async def _serve(
     if split is None:
         deployment = runtime.ready()
         chosen.append(deployment)
+        if deployment.defers_validation and not offload:
+            # The batcher validates the request with the rest of its batch.
+            decoded = decode(deployment)
+            timed = await deployment.run_decoded(batch_of(decoded).data)
+            return deployment, decoded, timed.inputs, timed, None, request_id
         decoded, data = await _decoded(deployment, decode, batch_of, offload)
         return deployment, decoded, data, await deployment.run(data), None, request_id
     stable = runtime.ready()

@@ -42,6 +42,15 @@ are answered in about the order they came, so the oldest is at the front of a qu
 that stays as short as the requests in flight. A timer per request (one ``call_later``
 and one ``cancel`` each) was a few percent of a micro-batched one-row prediction.
 
+**Validation with the batch.** Validating a request's one row costs about what validating
+thirty does (the validator's fixed cost dominates), so a batcher given a row-by-row
+``validate`` function also takes decoded rows unvalidated (``submit(rows,
+validated=False)``) and validates a merged call's rows in one go. If that fails, each
+member is validated alone: only the invalid ones fail, each with its own error (row
+numbers its own), exactly as if it had been validated on arrival; the rest go to the
+model. The server does this for endpoints whose signature is all float64 columns and
+whose model takes an array (where validation is row by row by construction).
+
 Requests are never split: one larger than ``max_batch_size`` rows runs alone. Merged
 batches keep input order, and each request receives exactly its own rows of the
 output: the same predictions as unbatched (for models whose arithmetic is row by row,
@@ -85,12 +94,16 @@ class TimedPrediction:
         queue_ms: Milliseconds from submission until its model call started.
         compute_ms: Milliseconds the model call took (the whole merged batch's call).
         batch_rows: Rows in the model call that served the request.
+        inputs: The request's rows as the model saw them: what was submitted, or, for
+            rows the batcher validated itself (see :meth:`MicroBatcher.submit`), the
+            validator's output; ``None`` from the direct runner.
     """
 
     prediction: Prediction
     queue_ms: float
     compute_ms: float
     batch_rows: int
+    inputs: ModelInput | None = None
 
 
 class Runner(Protocol):
@@ -172,22 +185,29 @@ class DirectRunner:
 
 
 class _Pending:
-    __slots__ = ("data", "future", "queued", "rows")
+    __slots__ = ("data", "future", "queued", "rows", "validated")
 
     def __init__(
-        self, data: ModelInput, future: asyncio.Future[TimedPrediction], queued: float
+        self,
+        data: Any,
+        future: asyncio.Future[TimedPrediction],
+        queued: float,
+        validated: bool = True,
     ) -> None:
         self.data = data
         self.rows = len(data)
         self.future = future
         self.queued = queued
+        self.validated = validated
 
 
 _Outcome = Prediction | Exception
+_Input = ModelInput | Exception  # a member's validated rows, or why they are invalid
 _R = TypeVar("_R")
 
-#: A merged call's start and end (clock seconds), CPU seconds, rows and outcomes.
-_BatchRun = tuple[float, float, float, int, list[_Outcome]]
+#: A merged call's start and end (clock seconds), CPU seconds, rows (in the model call),
+#: each member's outcome and each member's validated rows.
+_BatchRun = tuple[float, float, float, int, list[_Outcome], list[_Input]]
 
 
 class MicroBatcher:
@@ -211,6 +231,10 @@ class MicroBatcher:
         timeout_ms: Fail a request still unanswered this long (milliseconds) after its
             submission with ``timeout_error()``; 0 never does. See the module.
         timeout_error: Makes the exception an expired request fails with.
+        validate: Turns a request's decoded rows into model input, raising for invalid
+            ones; needed to submit rows unvalidated (see :meth:`submit`). It must
+            validate row by row: validating two lists of rows together must give the
+            concatenation of validating each (true of all-float64 signatures).
     """
 
     def __init__(
@@ -227,6 +251,7 @@ class MicroBatcher:
         cpu_clock: Callable[[], float] = time.thread_time,
         timeout_ms: float = 0.0,
         timeout_error: Callable[[], BaseException] = TimeoutError,
+        validate: Callable[[Any], ModelInput] | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
@@ -245,6 +270,7 @@ class MicroBatcher:
             raise ValueError(f"timeout_ms must be 0 or more, got {timeout_ms}")
         self.timeout_ms = timeout_ms
         self.timeout_error = timeout_error
+        self.validate = validate
         self._outstanding: deque[_Pending] = deque()  # unanswered, oldest first
         self._expiry: asyncio.TimerHandle | None = None
         self._flush: asyncio.Handle | None = None
@@ -279,11 +305,30 @@ class MicroBatcher:
         """How long queued requests wait for companions while a slot is free."""
         return min(self.max_latency_ms, self._compute_s * 1000.0)
 
-    def submit(self, data: ModelInput) -> asyncio.Future[TimedPrediction]:
-        """Queue a validated batch; the future resolves with exactly its rows' output."""
+    def submit(self, data: Any, *, validated: bool = True) -> asyncio.Future[TimedPrediction]:
+        """Queue a batch; the future resolves with exactly its rows' output.
+
+        Args:
+            data: Validated rows, or with ``validated=False`` a non-empty list of decoded
+                rows (records or lists of values) for the batcher's ``validate``.
+            validated: Whether ``data`` is validated already. Rows submitted
+                unvalidated are validated with the rest of their batch in one call when
+                they all pass (validating a request costs about as much as validating
+                thirty rows): a request whose rows do not pass fails alone with the
+                validator's error, and its :class:`TimedPrediction` carries the
+                validated rows as ``inputs``.
+
+        Raises:
+            ValueError: ``validated=False`` without a ``validate`` function, or for
+                anything but a non-empty list.
+        """
+        if not validated and (self.validate is None or not isinstance(data, list) or not data):
+            raise ValueError(
+                "unvalidated rows need the batcher's validate function and a non-empty list"
+            )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[TimedPrediction] = loop.create_future()
-        item = _Pending(data, future, self.clock())
+        item = _Pending(data, future, self.clock(), validated)
         self._queue.append(item)
         self._queued_rows += item.rows
         if self.timeout_ms > 0.0:
@@ -400,18 +445,21 @@ class MicroBatcher:
                 if not item.future.done():
                     item.future.set_exception(error)
         else:
-            start, end, cpu_s, rows, outcomes = call.result()
+            start, end, cpu_s, rows, outcomes, inputs = call.result()
             compute_ms = (end - start) * 1000.0
             self._compute_s += _EWMA_WEIGHT * ((end - start) - self._compute_s)
             self._cpu_s += _EWMA_WEIGHT * (cpu_s - self._cpu_s)
-            for item, outcome in zip(batch, outcomes, strict=True):
+            for item, outcome, data in zip(batch, outcomes, inputs, strict=True):
                 if item.future.done():
                     continue
                 if isinstance(outcome, Exception):
                     item.future.set_exception(outcome)
                 else:
                     queue_ms = (start - item.queued) * 1000.0
-                    item.future.set_result(TimedPrediction(outcome, queue_ms, compute_ms, rows))
+                    seen = None if isinstance(data, Exception) else data
+                    item.future.set_result(
+                        TimedPrediction(outcome, queue_ms, compute_ms, rows, seen)
+                    )
         outstanding = self._outstanding
         while outstanding and outstanding[0].future.done():
             outstanding.popleft()
@@ -421,30 +469,74 @@ class MicroBatcher:
 
     def _run(self, batch: list[_Pending]) -> _BatchRun:
         start, cpu_start = self.clock(), self.cpu_clock()
-        datas = [item.data for item in batch]
-        try:
-            merged = merge(datas) if len(datas) > 1 else datas[0]
-        except Exception:  # anything pandas refuses to concatenate: call one by one
-            merged = None
+        inputs, merged = self._inputs(batch)
+        datas = [data for data in inputs if not isinstance(data, Exception)]
+        if merged is None and len(datas) > 1:
+            try:
+                merged = merge(datas)
+            except Exception:  # anything pandas refuses to concatenate: call one by one
+                merged = None
+        elif merged is None and datas:
+            merged = datas[0]
         outcomes: list[_Outcome]
         if merged is None:
-            outcomes = [self._call(data) for data in datas]
+            outcomes = [self._call(data) for data in inputs]
         else:
             try:
                 prediction = self.predict(merged)
             except Exception as exc:
                 # Find the culprit: each member alone; only the failing ones fail.
-                outcomes = [exc] if len(datas) == 1 else [self._call(data) for data in datas]
+                outcomes = [exc] if len(inputs) == 1 else [self._call(data) for data in inputs]
             else:
-                outcomes = split(prediction, [item.rows for item in batch])
+                pieces = iter(split(prediction, [len(data) for data in datas]))
+                outcomes = [
+                    data if isinstance(data, Exception) else next(pieces) for data in inputs
+                ]
         end, cpu_s = self.clock(), self.cpu_clock() - cpu_start
-        return start, end, cpu_s, sum(item.rows for item in batch), outcomes
+        return start, end, cpu_s, sum(len(data) for data in datas), outcomes, inputs
 
-    def _call(self, data: ModelInput) -> _Outcome:
+    def _inputs(self, batch: list[_Pending]) -> tuple[list[_Input], ModelInput | None]:
+        """Each member's validated rows (or its error), and all of them merged if at hand.
+
+        Members submitted unvalidated are validated together, in one call, when all of
+        the batch was; the merged result then serves as the model's input as it is.
+        When that call fails, or only some members need validating, each is validated
+        alone, so that only invalid ones fail.
+        """
+        if all(item.validated for item in batch):
+            return [item.data for item in batch], None
+        validate = self.validate
+        assert validate is not None  # submit() refuses unvalidated rows without it
+        if len(batch) > 1 and not any(item.validated for item in batch):
+            try:
+                merged = validate([row for item in batch for row in item.data])
+            except Exception:
+                pass  # some member is invalid: find which, one by one below
+            else:
+                inputs: list[_Input] = []
+                start = 0
+                for item in batch:
+                    inputs.append(merged[start : start + item.rows])
+                    start += item.rows
+                return inputs, merged
+        return [
+            item.data if item.validated else _validated(validate, item.data) for item in batch
+        ], None
+
+    def _call(self, data: _Input) -> _Outcome:
+        if isinstance(data, Exception):
+            return data
         try:
             return self.predict(data)
         except Exception as exc:
             return exc
+
+
+def _validated(validate: Callable[[Any], ModelInput], data: Any) -> _Input:
+    try:
+        return validate(data)
+    except Exception as exc:  # the request's own error, delivered to it alone
+        return exc
 
 
 def _called_now(

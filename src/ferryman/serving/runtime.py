@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypeVar
 
 from ferryman.errors import (
@@ -172,6 +172,10 @@ class Deployment:
         # calls are short: see DirectRunner and MicroBatcher.
         bounded = bool(getattr(model, "bounded_compute", False))
         self.runner: Runner
+        #: Whether :meth:`run_decoded` leaves validation to the batcher (see batching).
+        self.defers_validation = (
+            spec.max_batch_size > 1 and self.schema.float_only and self.schema.as_array
+        )
         if spec.max_batch_size > 1:
             self.runner = MicroBatcher(
                 predict=predict,
@@ -184,6 +188,7 @@ class Deployment:
                 inline_ms=BATCH_INLINE_MS if bounded else 0.0,
                 timeout_ms=self.timeout_ms,
                 timeout_error=self._timeout_error,
+                validate=self.schema.validate if self.defers_validation else None,
             )
         else:
             self.runner = DirectRunner(
@@ -235,6 +240,26 @@ class Deployment:
             f"endpoint {self.name!r}: the prediction took longer than the endpoint's "
             f"timeout of {self.timeout_ms:g} ms"
         )
+
+    async def run_decoded(self, rows: Any) -> TimedPrediction:
+        """Validate and predict on decoded rows; the rows the model saw are ``inputs``.
+
+        Where the deployment defers validation to its batcher (``defers_validation``)
+        and ``rows`` is a non-empty list, the batcher validates them with the rest of
+        their batch; otherwise they are validated here first, as :meth:`predict` does.
+
+        Raises:
+            SchemaValidationError: The rows do not match the signature.
+            PredictionTimeoutError: The prediction took longer than ``timeout_ms``.
+            PredictionError: The model failed.
+        """
+        runner = self.runner
+        if self.defers_validation and isinstance(rows, list) and rows:
+            assert isinstance(runner, MicroBatcher)
+            return await runner.submit(rows, validated=False)
+        data = self.schema.validate(rows)
+        timed = await self.run(data)
+        return timed if timed.inputs is not None else replace(timed, inputs=data)
 
     async def predict(self, batch: DecodedBatch) -> TimedPrediction:
         """Validate a decoded batch, then predict on it (see :meth:`validate`, :meth:`run`)."""
