@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from ferryman.store._tables import AliasEventRow, ModelRow, VersionRow
@@ -89,9 +90,10 @@ class VersionInfo:
     created_at: datetime
     aliases: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def ref(self) -> str:
-        """The canonical reference of this version, ``name/N``."""
+        """The canonical reference of this version, ``name/N`` (made once: the serving
+        path reads it several times per request)."""
         return f"{self.name}/{self.version}"
 
     @property

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Literal, Protocol, TypeVar
 
 from ferryman.errors import (
@@ -122,7 +123,7 @@ class LoadedVersion:
         """The version's registry record."""
         return self.model.info
 
-    @property
+    @cached_property
     def ref(self) -> str:
         """The canonical reference, ``name/N``."""
         return self.model.info.ref
