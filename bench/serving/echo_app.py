@@ -1,10 +1,10 @@
 """The open-loop generator's floor: a server that answers every request at once.
 
-A plain ASGI app on uvicorn (uvloop, httptools, no access log), no framework: it reads
-the request body whole and answers ``200`` with a fixed 48-byte JSON body, about what
-Ferryman answers for one row. Timing the open-loop generator against it at the rate it
-offers Ferryman shows the latency that comes from the generator and the machine (the
-generator's own event loop, the loopback, the scheduler), not from the server under test.
+A plain ASGI app, no framework, on uvicorn as the floor runs (``floor_app.serve``): it
+reads the request body whole and answers ``200`` with a small fixed JSON body. Timing
+the open-loop generator against it at the rate it offers Ferryman shows the latency
+that comes from the generator and the machine (the generator's own event loop, the
+loopback, the scheduler), not from the server under test.
 
 Usage::
 
@@ -17,7 +17,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-import uvicorn
+from floor_app import serve
 
 #: The answer to every request.
 BODY = b'{"predictions":[1],"probabilities":[[0.25,0.75]]}'
@@ -40,15 +40,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-    )
+    serve(app, host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

@@ -58,15 +58,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    app = create_app(joblib.load(args.model))
-    # Like Ferryman, keep the long-lived heap out of the collector's way, so that a full
-    # collection of the imported scientific stack does not stall requests.
+    serve(create_app(joblib.load(args.model)), host=args.host, port=args.port)
+
+
+def serve(app: Any, *, host: str, port: int) -> None:
+    """Run ``app`` on uvicorn as every bare server of the benchmark runs: uvloop,
+    httptools, no access log, the long-lived heap frozen out of the collector's way
+    (as Ferryman does), so that a full collection of the imported libraries does not
+    stall requests."""
     gc.collect()
     gc.freeze()
     uvicorn.run(
         app,
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         loop="uvloop",
         http="httptools",
         access_log=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +17,21 @@ pytestmark = pytest.mark.anyio
 CANCER = load_breast_cancer(as_frame=True).data
 
 
+async def post_together(served: Any, rows: list[list[dict[str, Any]]]) -> list[Any]:
+    """POST each request body's rows to the cancer endpoint, all at once."""
+    return list(
+        await asyncio.wait_for(
+            asyncio.gather(
+                *(
+                    served.client.post("/v1/endpoints/cancer/predict", json={"instances": r})
+                    for r in rows
+                )
+            ),
+            30,
+        )
+    )
+
+
 async def test_concurrent_requests_get_the_predictions_they_would_get_alone(
     serve_app: ServeApp, endpoints: EndpointService
 ) -> None:
@@ -27,15 +43,7 @@ async def test_concurrent_requests_get_the_predictions_they_would_get_alone(
         ]
     endpoints.update("cancer", max_batch_size=32, max_latency_ms=20.0)
     async with serve_app() as served:
-        together = await asyncio.wait_for(
-            asyncio.gather(
-                *(
-                    served.client.post("/v1/endpoints/cancer/predict", json={"instances": r})
-                    for r in rows
-                )
-            ),
-            30,
-        )
+        together = await post_together(served, rows)
 
     assert [r.json()["predictions"] for r in together] == [r.json()["predictions"] for r in alone]
     for merged, single in zip(together, alone, strict=True):
@@ -84,15 +92,7 @@ async def test_a_request_with_an_invalid_row_fails_alone_naming_its_own_row(
     rows[5][1]["mean radius"] = "wide"
     endpoints.update("cancer", max_batch_size=32, max_latency_ms=20.0)
     async with serve_app() as served:
-        responses = await asyncio.wait_for(
-            asyncio.gather(
-                *(
-                    served.client.post("/v1/endpoints/cancer/predict", json={"instances": r})
-                    for r in rows
-                )
-            ),
-            30,
-        )
+        responses = await post_together(served, rows)
         alone = [
             await served.client.post("/v1/endpoints/cancer/predict", json={"instances": r})
             for r in rows[:5] + rows[6:]

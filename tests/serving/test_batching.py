@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -97,6 +98,7 @@ def batcher(
     max_concurrency: int = 1,
     initial_compute_ms: float | None = None,
     inline_ms: float = 0.0,
+    **options: Any,
 ) -> MicroBatcher:
     return MicroBatcher(
         predict=model.predict,
@@ -108,6 +110,7 @@ def batcher(
         clock=clock,
         inline_ms=inline_ms,
         cpu_clock=clock,
+        **options,
     )
 
 
@@ -581,16 +584,7 @@ def timed_batcher(
 ) -> MicroBatcher:
     # The timer waits 50 ms of real time, then reads the manual clock: a request fails
     # only once the test has moved the clock past its deadline.
-    return MicroBatcher(
-        predict=model.predict,
-        executor=executor,
-        max_batch_size=64,
-        max_latency_ms=1.0,
-        clock=clock,
-        cpu_clock=clock,
-        timeout_ms=50.0,
-        timeout_error=Late,
-    )
+    return batcher(model, executor, clock, max_latency_ms=1.0, timeout_ms=50.0, timeout_error=Late)
 
 
 async def test_requests_past_the_timeout_fail_and_queued_ones_are_never_computed(
@@ -663,15 +657,7 @@ def records(*values: object) -> list[dict[str, object]]:
 def validating_batcher(
     model: FakeModel, executor: DaemonThreadExecutor, clock: ManualClock, validate: RowValidator
 ) -> MicroBatcher:
-    return MicroBatcher(
-        predict=model.predict,
-        executor=executor,
-        max_batch_size=64,
-        max_latency_ms=60_000.0,
-        clock=clock,
-        cpu_clock=clock,
-        validate=validate,
-    )
+    return batcher(model, executor, clock, validate=validate)
 
 
 async def test_unvalidated_requests_are_validated_together_with_their_batch(

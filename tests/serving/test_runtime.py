@@ -164,21 +164,15 @@ def test_an_endpoint_still_loading_asks_to_retry_soon() -> None:
     assert caught.value.retry_after == 1
 
 
+@pytest.mark.parametrize(
+    "batching",
+    [{}, {"max_batch_size": 4, "max_latency_ms": 1.0}],
+    ids=["unbatched", "micro-batched"],
+)
 async def test_a_prediction_over_the_timeout_fails_and_the_endpoint_keeps_serving(
-    store_registry: Registry, store_endpoints: EndpointService
+    store_registry: Registry, store_endpoints: EndpointService, batching: dict[str, float]
 ) -> None:
-    store_endpoints.update("toy", timeout_ms=100.0)
-    async with running_pool(store_registry, store_endpoints, model_threads=2) as pool:
-        with pytest.raises(PredictionTimeoutError, match="timeout of 100 ms"):
-            await predict(pool, "toy", toy(1.0, delay=2.0))
-
-        assert await predict(pool, "toy", toy(2.0)) == [4.0]
-
-
-async def test_a_micro_batched_request_over_the_timeout_fails_and_the_endpoint_keeps_serving(
-    store_registry: Registry, store_endpoints: EndpointService
-) -> None:
-    store_endpoints.update("toy", timeout_ms=100.0, max_batch_size=4, max_latency_ms=1.0)
+    store_endpoints.update("toy", timeout_ms=100.0, **batching)
     async with running_pool(store_registry, store_endpoints, model_threads=2) as pool:
         with pytest.raises(PredictionTimeoutError, match="timeout of 100 ms"):
             await predict(pool, "toy", toy(1.0, delay=2.0))
