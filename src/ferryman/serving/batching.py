@@ -378,14 +378,19 @@ class MicroBatcher:
 
     def _arm_expiry(self, loop: asyncio.AbstractEventLoop) -> None:
         """Arm the timeout timer for the oldest unanswered request, if any."""
-        outstanding = self._outstanding
-        while outstanding and outstanding[0].future.done():
-            outstanding.popleft()
+        outstanding = self._drop_answered()
         if not outstanding:
             self._expiry = None
             return
         delay = outstanding[0].queued + self.timeout_ms / 1000.0 - self.clock()
         self._expiry = loop.call_later(max(delay, 0.0), self._on_expiry, loop)
+
+    def _drop_answered(self) -> deque[_Pending]:
+        """Forget the answered requests at the front of the unanswered ones; return them."""
+        outstanding = self._outstanding
+        while outstanding and outstanding[0].future.done():
+            outstanding.popleft()
+        return outstanding
 
     def _on_expiry(self, loop: asyncio.AbstractEventLoop) -> None:
         """Fail every request past its deadline, then re-arm for the next one."""
@@ -460,9 +465,7 @@ class MicroBatcher:
                     item.future.set_result(
                         TimedPrediction(outcome, queue_ms, compute_ms, rows, seen)
                     )
-        outstanding = self._outstanding
-        while outstanding and outstanding[0].future.done():
-            outstanding.popleft()
+        self._drop_answered()
         self._schedule(loop)
 
     # -- the model call (on an executor thread) -------------------------------------------
@@ -471,13 +474,11 @@ class MicroBatcher:
         start, cpu_start = self.clock(), self.cpu_clock()
         inputs, merged = self._inputs(batch)
         datas = [data for data in inputs if not isinstance(data, Exception)]
-        if merged is None and len(datas) > 1:
+        if merged is None and datas:
             try:
-                merged = merge(datas)
+                merged = merge(datas) if len(datas) > 1 else datas[0]
             except Exception:  # anything pandas refuses to concatenate: call one by one
                 merged = None
-        elif merged is None and datas:
-            merged = datas[0]
         outcomes: list[_Outcome]
         if merged is None:
             outcomes = [self._call(data) for data in inputs]

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -258,9 +258,7 @@ class Deployment:
         if self.defers_validation and isinstance(rows, list) and rows:
             assert isinstance(runner, MicroBatcher)
             return await runner.submit(rows, validated=False)
-        data = self.schema.validate(rows)
-        timed = await self.run(data)
-        return timed if timed.inputs is not None else replace(timed, inputs=data)
+        return await self.run(self.schema.validate(rows))  # the batcher sets ``inputs``
 
     async def predict(self, batch: DecodedBatch) -> TimedPrediction:
         """Validate a decoded batch, then predict on it (see :meth:`validate`, :meth:`run`)."""
