@@ -23,12 +23,14 @@ $(VENV)/.dev: $(BIN)/python pyproject.toml
 demo: $(VENV)/.core
 	$(BIN)/ferryman demo
 
-## tools: Debian packages some tests use (promtool, wrk); tests skip, saying why, without them
+## tools: Debian packages some tests use (promtool, wrk, a C compiler for the open-loop
+## generator); tests skip, saying why, without them
 tools:
-	@command -v promtool >/dev/null && command -v wrk >/dev/null || \
+	@command -v promtool >/dev/null && command -v wrk >/dev/null && command -v cc >/dev/null || \
 	  (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
-	   apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus wrk >/dev/null) || \
-	  echo "note: promtool/wrk not installed; the tests that need them will skip"
+	   apt-get update -qq && \
+	   apt-get install -y -qq --no-install-recommends prometheus wrk gcc libc6-dev >/dev/null) || \
+	  echo "note: promtool/wrk/cc not installed; the tests that need them will skip"
 
 ## test: create .venv with dev dependencies, run the whole suite (starts what it needs)
 test: $(VENV)/.dev tools

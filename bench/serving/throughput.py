@@ -19,12 +19,12 @@ Workloads: 1-row requests at 1, 16 and 64 connections and 32-row requests at 16.
 micro-batching: a ``HistGradientBoostingClassifier`` served by two Ferryman endpoints,
 one with ``max_batch_size=32, max_latency_ms=5`` and one unbatched, at 64 connections,
 next to the model's own time for ``predict_proba`` on 32 rows; then both endpoints
-open-loop (``_open_loop.py``, Poisson arrivals) at half the unbatched closed-loop
-capacity, and the batched one at half its own, with the server's ``/metrics`` histograms
-of queue and compute time read around each run, and the generator run again at each rate
-against ``echo_app.py`` (a server that answers at once), for the latency the generator and
-the machine add. A closed loop keeps the p99 above ``64 / throughput`` (Little's law), so
-the p99 target is judged on the open-loop runs.
+open-loop (``_open_loop.py``, Poisson arrivals, sent by ``openloop.c``) at half the
+unbatched closed-loop capacity, and the batched one at half its own, with the server's
+``/metrics`` histograms of queue and compute time read around each run, and the generator
+run again at each rate against ``echo_app.py`` (a server that answers at once), for the
+latency the generator and the machine add. A closed loop keeps the p99 above
+``64 / throughput`` (Little's law), so the p99 target is judged on the open-loop runs.
 
 Last, where micro-batching pays: the same closed-loop comparison on two more histogram
 gradient boosting models fitted on generated data (:data:`SWEEP`), one with 300 trees
@@ -44,8 +44,9 @@ Usage::
     python bench/serving/throughput.py           # full run, about 10 minutes
     python bench/serving/throughput.py --smoke   # 1 round of 1 s; MLServer only if installed
 
-Needs ``wrk`` (``apt-get install -y wrk``) and ``taskset``; creates the MLServer
-environment (``.venv-peers/mlserver``) in a full run when it is missing.
+Needs ``wrk`` (``apt-get install -y wrk``), ``taskset`` and a C compiler (for
+``openloop.c``); creates the MLServer environment (``.venv-peers/mlserver``) in a full
+run when it is missing.
 """
 
 from __future__ import annotations
@@ -540,6 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     run = Run(args, FULL, SMOKE)
     problem = run.missing_tool()
+    if problem is None and _open_loop.c_compiler() is None:
+        problem = "no C compiler (cc or gcc) to build the open-loop generator: apt-get install gcc"
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2

@@ -26,6 +26,13 @@ NEEDS_WRK = pytest.mark.skipif(
     reason="wrk is not installed (apt-get install -y wrk, or `make tools`); "
     "the serving benchmarks need it",
 )
+#: Skips a module whose benchmark runs the open-loop generator, which is built with a C
+#: compiler, when there is none.
+NEEDS_CC = pytest.mark.skipif(
+    not (os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")),
+    reason="no C compiler (apt-get install -y gcc, or `make tools`); the serving "
+    "benchmark's open-loop generator is built with one",
+)
 
 
 def run_smoke(

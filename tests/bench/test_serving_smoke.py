@@ -1,10 +1,11 @@
 """The serving benchmark's smoke run: it finishes and reports every figure.
 
 The benchmark runs once, in a subprocess, for one second per contender, and the tests
-read its JSON. It drives the servers with ``wrk``, so without ``wrk`` on PATH the module
-is skipped. MLServer takes part only if its environment (``.venv-peers/mlserver``) has
-been created by a full run. No test asserts a throughput or a latency: the machines are
-shared and noisy.
+read its JSON. It drives the servers with ``wrk`` and its open-loop generator (C, built
+with the machine's compiler), so without ``wrk`` or a C compiler the module is skipped.
+MLServer takes part only if its environment (``.venv-peers/mlserver``) has been created
+by a full run. No test asserts a throughput or a latency: the machines are shared and
+noisy.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.bench._smoke import BENCH, NEEDS_WRK, smoke_fixtures
+from tests.bench._smoke import BENCH, NEEDS_CC, NEEDS_WRK, smoke_fixtures
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.xdist_group("bench-smoke"),
     NEEDS_WRK,
+    NEEDS_CC,
 ]
 
 SCRIPT = BENCH / "serving" / "throughput.py"
