@@ -245,11 +245,10 @@ static int parse(conn_t *c) {
     last_done = done;
     int close_after = find_nocase(b, head_len, "\r\nconnection: close") != NULL;
     c->req = -1;
-    if (close_after) {
-        drop(c);
+    if (close_after || c->have > total) {
+        drop(c); /* closed by the server, or more than one answer: start afresh */
     } else {
-        memmove(c->buf, c->buf + total, c->have - total);
-        c->have -= total;
+        c->have = 0;
     }
     return 1;
 }
