@@ -5,7 +5,7 @@ Every server runs in its own process session on a loopback port, pinned to one c
 started (SIGTERM, then SIGKILL after a bounded wait), which callers do in ``finally``.
 :func:`server_cpus` picks the server's core and wrk's; :func:`missing_tool` says which
 command the serving benchmarks need is not installed; :func:`cpu_seconds` reads a
-process's CPU time from ``/proc``.
+process's CPU time from ``/proc``, and :class:`ServerCPU` charges it to wrk runs.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from _wrk import WrkMissingError, wrk_path
+from _wrk import WrkMissingError, WrkResult, wrk_path
 
 #: Seconds a server may take to become ready (imports, model loading, warm-up).
 READY_TIMEOUT_S = 180.0
@@ -160,6 +160,36 @@ def cpu_seconds(stat: Path) -> float:
     # utime and stime are the 14th and 15th, in clock ticks.
     fields = stat.read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerCPU:
+    """The server's CPU time over each measured run, its pause included.
+
+    Called after every run (see :func:`_wrk.measure`), it charges the CPU seconds since
+    the previous call to the run just finished. The pause lets the server finish what
+    the run left queued (shadow copies), so that work is charged to the run that caused
+    it. CPU time, unlike throughput, does not depend on how much of its core the server
+    got, so it is the steadier figure on a shared machine.
+
+    Args:
+        pid: The server's process id.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.seconds: dict[str, list[float]] = {}
+        self._stat = Path(f"/proc/{pid}/stat")
+        self._last = cpu_seconds(self._stat)
+
+    def __call__(self, name: str, result: WrkResult | None) -> None:
+        now = cpu_seconds(self._stat)
+        spent, self._last = now - self._last, now
+        if result is not None:
+            self.seconds.setdefault(name, []).append(spent)
+
+    def per_request(self, name: str, runs: Sequence[WrkResult]) -> list[float]:
+        """CPU seconds per request answered, for each measured run of ``name``."""
+        return [spent / run.requests for spent, run in zip(self.seconds[name], runs, strict=True)]
 
 
 def usable_cores() -> set[int]:

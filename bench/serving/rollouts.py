@@ -66,9 +66,9 @@ from _report import (  # noqa: E402
 )
 from _requests import Target, native_body, probabilities_field  # noqa: E402
 from _servers import (  # noqa: E402
+    ServerCPU,
     Servers,
     clean_environment,
-    cpu_seconds,
     free_port,
 )
 from _serving_report import result_row, target_entry, target_table  # noqa: E402
@@ -352,36 +352,6 @@ def stored_shadow_requests(home: Path, since: datetime) -> int:
 
 
 # -- the figures --------------------------------------------------------------------------------
-
-
-class ServerCPU:
-    """The server's CPU time over each measured run, its pause included.
-
-    Called after every run (see :func:`_wrk.measure`), it charges the CPU seconds since
-    the previous call to the run just finished. The pause lets the server finish what
-    the run left queued (shadow copies), so that work is charged to the run that caused
-    it. CPU time, unlike throughput, does not depend on how much of its core the server
-    got, so it is the steadier figure on a shared machine.
-
-    Args:
-        pid: The server's process id.
-    """
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.seconds: dict[str, list[float]] = {}
-        self._stat = Path(f"/proc/{pid}/stat")
-        self._last = cpu_seconds(self._stat)
-
-    def __call__(self, name: str, result: WrkResult | None) -> None:
-        now = cpu_seconds(self._stat)
-        spent, self._last = now - self._last, now
-        if result is not None:
-            self.seconds.setdefault(name, []).append(spent)
-
-    def per_request(self, name: str, runs: Sequence[WrkResult]) -> list[float]:
-        """CPU seconds per request answered, for each measured run of ``name``."""
-        return [spent / run.requests for spent, run in zip(self.seconds[name], runs, strict=True)]
 
 
 #: The figures compared with the baseline, per run: wrk's and the server's CPU per request.

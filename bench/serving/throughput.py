@@ -87,7 +87,7 @@ from _requests import (  # noqa: E402
     tensor_v2_body,
     v2_probabilities,
 )
-from _servers import Servers, clean_environment, free_port  # noqa: E402
+from _servers import ServerCPU, Servers, clean_environment, free_port  # noqa: E402
 from _serving_report import RATIOS, evaluate_targets, report_lines  # noqa: E402
 from _session import Run, breast_cancer, parser  # noqa: E402
 from _wrk import (  # noqa: E402
@@ -698,11 +698,12 @@ def _run(
     timings = batch_time(hgb_file, X.iloc[:MAX_BATCH_SIZE].to_numpy(), servers.cpu)
     batch_targets = batching_targets(ferryman.url, "hgb")
     rows = X.iloc[:1]
-    runs = measure_batching(
+    runs, cpu = measure_batching(
         batch_targets,
         rows,
         models["hgb"],
         config,
+        pid=ferryman.process.pid,
         workdir=workdir,
         cpu=wrk_cpu,
         progress=progress,
@@ -730,6 +731,7 @@ def _run(
         "one_row_s": timings["one_row_s"],
         "results": results,
         "ratio": throughput_ratio(runs, "batched", "unbatched"),
+        **cpu_figures(cpu),
         "open_loop": open_loop,
         "nodes": tree_nodes(models["hgb"]),
         "compiled": compiled(models["hgb"]),
@@ -739,6 +741,7 @@ def _run(
             home,
             sweep,
             config,
+            pid=ferryman.process.pid,
             workdir=workdir,
             server_cpu=servers.cpu,
             wrk_cpu=wrk_cpu,
@@ -764,17 +767,50 @@ def measure_batching(
     model: Any,
     config: Config,
     *,
+    pid: int,
     workdir: Path,
     cpu: int | None,
     progress: Callable[[str], None],
     label: str,
-) -> dict[str, list[WrkResult]]:
-    """Check both endpoints' answers against ``model``, then run wrk at 64 connections."""
+) -> tuple[dict[str, list[WrkResult]], dict[str, list[float]]]:
+    """Check both endpoints' answers against ``model``, then run wrk at 64 connections.
+
+    Returns:
+        Each contender's wrk runs, and the server's CPU seconds per request answered in
+        each run (all its threads, the pause after the run included; see
+        :class:`~_servers.ServerCPU`): a figure that, unlike req/s, does not depend on
+        how much of its core the server got from the machine.
+    """
     check_answers(targets, rows, model.predict_proba(rows.to_numpy()))
     progress(f"{label}: 1 row x {BATCH_CONNECTIONS} conn")
-    return measure(
-        targets, rows, BATCH_CONNECTIONS, config, workdir=workdir, cpu=cpu, progress=progress
+    meter = ServerCPU(pid)
+    runs = measure(
+        targets,
+        rows,
+        BATCH_CONNECTIONS,
+        config,
+        workdir=workdir,
+        cpu=cpu,
+        progress=progress,
+        on_run=meter,
     )
+    return runs, {name: meter.per_request(name, runs[name]) for name in runs}
+
+
+def cpu_figures(cpu: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+    """Median CPU seconds per request of each contender, and unbatched over batched.
+
+    The ratio is the median of per-round ratios, as for req/s.
+    """
+    per_round = [
+        unbatched / batched
+        for unbatched, batched in zip(cpu["unbatched"], cpu["batched"], strict=True)
+        if batched > 0
+    ]
+    return {
+        "cpu_per_request_s": {name: float(np.median(values)) for name, values in cpu.items()},
+        "cpu_ratio": float(np.median(per_round)) if per_round else math.nan,
+    }
 
 
 def measure_sweep(
@@ -783,6 +819,7 @@ def measure_sweep(
     sweep: tuple[pd.DataFrame, np.ndarray, Mapping[str, Any]],
     config: Config,
     *,
+    pid: int,
     workdir: Path,
     server_cpu: int | None,
     wrk_cpu: int | None,
@@ -792,17 +829,19 @@ def measure_sweep(
 
     Returns:
         By model: what it is, its tree nodes, Ferryman's own call time on 1 and 32 rows
-        (:func:`call_time`), both endpoints' results and the median per-round ratio.
+        (:func:`call_time`), both endpoints' results, the median per-round ratio and the
+        server's CPU per request (:func:`cpu_figures`).
     """
     X, _, models = sweep
     rows = X.iloc[:1]
     found: dict[str, Any] = {}
     for name, model in models.items():
-        runs = measure_batching(
+        runs, cpu = measure_batching(
             batching_targets(base_url, name),
             rows,
             model,
             config,
+            pid=pid,
             workdir=workdir,
             cpu=wrk_cpu,
             progress=progress,
@@ -815,6 +854,7 @@ def measure_sweep(
             "call_s": call_time(home, f"{name}/1", X.iloc[:MAX_BATCH_SIZE].to_numpy(), server_cpu),
             "results": {contender: summarize_runs(runs[contender]) for contender in runs},
             "ratio": throughput_ratio(runs, "batched", "unbatched"),
+            **cpu_figures(cpu),
         }
     return found
 

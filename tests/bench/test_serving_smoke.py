@@ -85,9 +85,17 @@ def test_serving_benchmark_measures_micro_batching(results: dict[str, Any], cont
     assert results["batching"]["results"][contender]["requests_per_s"]["median"] > 0
 
 
-@pytest.mark.parametrize("key", ["batch_s", "one_row_s", "ratio"])
+@pytest.mark.parametrize("key", ["batch_s", "one_row_s", "ratio", "cpu_ratio"])
 def test_serving_benchmark_times_the_batched_model(results: dict[str, Any], key: str) -> None:
     assert results["batching"][key] > 0
+
+
+def test_serving_benchmark_charges_the_servers_cpu_to_each_endpoint(
+    results: dict[str, Any], smoke_run: subprocess.CompletedProcess[str]
+) -> None:
+    cpu = results["batching"]["cpu_per_request_s"]
+    assert cpu["batched"] > 0 and cpu["unbatched"] > 0
+    assert "Server CPU per request" in smoke_run.stdout
 
 
 OPEN_LOOP_RUNS = ["unbatched", "batched", "batched"]
@@ -168,7 +176,7 @@ def test_serving_benchmark_measures_where_batching_pays(
     results: dict[str, Any], model: str
 ) -> None:
     found = results["batching"]["sweep"][model]
-    assert found["nodes"] > 0 and found["ratio"] > 0
+    assert found["nodes"] > 0 and found["ratio"] > 0 and found["cpu_ratio"] > 0
     assert found["call_s"]["one_row_s"] > 0 and found["call_s"]["batch_s"] > 0
     assert all(r["non_2xx"] == 0 for r in found["results"].values())
 
