@@ -148,7 +148,8 @@ class Settings(BaseSettings):
     drift_process: bool = Field(
         default=True,
         description="Compute the drift monitor's reports in a child process at the lowest "
-        "CPU priority, so an evaluation never holds the serving process's GIL; false: on "
+        "CPU priority (nice 19; SCHED_IDLE on Linux), so an evaluation never holds the "
+        "serving process's GIL nor makes a request wait for the CPU; false: on "
         "a thread of the server (no extra process, but requests stall while it runs).",
     )
     background_niceness: int = Field(

@@ -38,6 +38,7 @@ from tests.drift.traffic import (
 ROOT = Path(__file__).resolve().parents[2]
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
+LINUX = sys.platform == "linux"
 NOW = T0 + dt.timedelta(minutes=5)
 
 
@@ -603,8 +604,22 @@ def test_the_child_process_runs_at_the_lowest_priority() -> None:
         1, mp_context=get_context("spawn"), initializer=_child_setup, initargs=(os.getpid(),)
     ) as pool:
         niceness = pool.submit(os.nice, 0).result()
+        policy = pool.submit(os.sched_getscheduler, 0).result() if LINUX else None
+        # Threads started later, as DuckDB's and Arrow's are, inherit the policy.
+        thread_policy = pool.submit(_policy_of_a_new_thread).result() if LINUX else None
 
     assert niceness == 19
+    if LINUX:
+        assert policy == os.SCHED_IDLE
+        assert thread_policy == os.SCHED_IDLE
+
+
+def _policy_of_a_new_thread() -> int:
+    policies: list[int] = []
+    thread = threading.Thread(target=lambda: policies.append(os.sched_getscheduler(0)))
+    thread.start()
+    thread.join()
+    return policies[0]
 
 
 CHILD_OF_A_KILLED_SERVER = """
