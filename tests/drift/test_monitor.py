@@ -660,3 +660,71 @@ def test_the_child_process_exits_when_its_server_is_killed(tmp_path: Path) -> No
     if alive:
         os.kill(child, signal.SIGKILL)
     assert not alive, "the drift child outlived its killed server"
+
+
+def test_stop_kills_a_child_whose_report_outlasts_the_timeout(
+    store: LogStore, gauges: tuple[CollectorRegistry, DriftMetrics]
+) -> None:
+    """A report starved on a busy core must not hold up the server's exit."""
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_context
+
+    from ferryman.drift.monitor import _child_setup
+
+    _, metrics = gauges
+    monitor = monitor_of(store, metrics, [churn()], process=True)
+    monitor._pool = ProcessPoolExecutor(
+        1, mp_context=get_context("spawn"), initializer=_child_setup, initargs=(os.getpid(),)
+    )
+    child = monitor._pool.submit(os.getpid).result()
+    outcome: list[BaseException] = []
+    started = threading.Event()
+
+    def run() -> None:  # a run whose report takes far longer than stop() waits
+        with monitor._running:
+            started.set()
+            try:
+                assert monitor._pool is not None
+                monitor._pool.submit(time.sleep, 600).result()
+            except BaseException as exc:
+                outcome.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    started.wait(30)
+    monitor.stop(timeout=0.2)
+    runner.join(60)
+
+    assert not runner.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], BrokenProcessPool)
+    with pytest.raises(ProcessLookupError):
+        for _ in range(300):  # the killed child is reaped by the pool's manager thread
+            os.kill(child, 0)
+            time.sleep(0.1)
+
+
+def test_a_run_whose_child_is_killed_by_stop_ends_without_a_failure(
+    writer: CaptureWriter,
+    store: LogStore,
+    gauges: tuple[CollectorRegistry, DriftMetrics],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    _, metrics = gauges
+    capture(writer, traffic(200, seed=3))
+    monitor = monitor_of(store, metrics, [churn(), churn()], process=True)
+    calls: list[str] = []
+
+    def killed(endpoint: str, arguments: dict[str, Any]) -> Any:
+        calls.append(endpoint)
+        monitor._stopping.set()  # as stop() does before killing the child
+        raise BrokenProcessPool("killed")
+
+    monkeypatch.setattr(monitor, "_report", killed)
+    run = monitor.evaluate_once(NOW)
+
+    assert calls == ["churn"]  # the second target is not tried
+    assert run.failures == {} and run.reports == {}

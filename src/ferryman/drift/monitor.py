@@ -373,7 +373,10 @@ class DriftMonitor:
     def stop(self, timeout: float | None = None) -> None:
         """Stop the thread, letting a run in progress finish (blocking up to ``timeout``).
 
-        The child process, if any, is stopped once no run is using it.
+        The child process, if any, is stopped once no run is using it. If a run still
+        uses it when ``timeout`` has passed, the child is killed: its report is no
+        longer wanted, and at the lowest priority on a core busy with requests it could
+        take minutes, holding up the server's exit. The run then ends without it.
         """
         self._stopping.set()
         thread, self._thread = self._thread, None
@@ -384,6 +387,8 @@ class DriftMonitor:
                 self._close_pool()
             finally:
                 self._running.release()
+        else:
+            self._kill_child()
 
     def find_report(self, endpoint: str) -> EndpointDriftReport | None:
         """The latest report of ``endpoint``, or ``None`` before its first evaluation."""
@@ -440,6 +445,8 @@ class DriftMonitor:
             try:
                 result = self._report(target.endpoint, arguments)
             except Exception as exc:  # one endpoint's failure must not stop the others
+                if isinstance(exc, BrokenProcessPool) and self._stopping.is_set():
+                    break  # stop() killed the child: the run ends here
                 failures[target.endpoint] = f"{type(exc).__name__}: {exc}"
                 self.metrics.failures.labels(target.endpoint).inc()
                 logger.error(
@@ -485,6 +492,19 @@ class DriftMonitor:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _kill_child(self) -> None:
+        """Kill the child process; the run waiting for its report gets ``BrokenProcessPool``."""
+        pool = self._pool
+        if pool is None:
+            return
+        kill_workers = getattr(pool, "kill_workers", None)  # Python 3.14
+        if kill_workers is not None:
+            kill_workers()
+            return
+        # Before 3.14 the pool's processes are only reachable through its attribute.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
 
     def _loop(self) -> None:
         lower_this_thread()
