@@ -666,6 +666,8 @@ def test_stop_kills_a_child_whose_report_outlasts_the_timeout(
     store: LogStore, gauges: tuple[CollectorRegistry, DriftMetrics]
 ) -> None:
     """A report starved on a busy core must not hold up the server's exit."""
+    import contextlib
+    import signal
     import time
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -693,16 +695,20 @@ def test_stop_kills_a_child_whose_report_outlasts_the_timeout(
 
     runner = threading.Thread(target=run, daemon=True)
     runner.start()
-    started.wait(30)
-    monitor.stop(timeout=0.2)
-    runner.join(60)
+    try:
+        started.wait(30)
+        monitor.stop(timeout=0.2)
+        runner.join(60)
 
-    assert not runner.is_alive()
-    assert len(outcome) == 1 and isinstance(outcome[0], BrokenProcessPool)
-    with pytest.raises(ProcessLookupError):
-        for _ in range(300):  # the killed child is reaped by the pool's manager thread
-            os.kill(child, 0)
-            time.sleep(0.1)
+        assert not runner.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], BrokenProcessPool)
+        with pytest.raises(ProcessLookupError):
+            for _ in range(300):  # the killed child is reaped by the pool's manager thread
+                os.kill(child, 0)
+                time.sleep(0.1)
+    finally:  # never leave a sleeping child behind, even when the test fails
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
 
 
 def test_a_run_whose_child_is_killed_by_stop_ends_without_a_failure(

@@ -532,7 +532,8 @@ def _child_setup(parent: int) -> None:
 
     The child runs at ``nice`` 19 and, on Linux, under the ``SCHED_IDLE`` policy, which
     every thread it starts later inherits (DuckDB's, Arrow's): a serving thread that
-    wakes up takes the core at once instead of waiting out the child's time slice. At
+    wakes up takes the core at once instead of waiting out the child's time slice (in
+    user space; the child's time in system calls is not governed by the policy). At
     ``nice`` 19 alone, a report computed on the server's core added about a millisecond
     to the p99 of requests arriving meanwhile (open loop at 4,600 req/s, both pinned to
     one core: median p99 2.7 against 1.6 ms with no report running; under
