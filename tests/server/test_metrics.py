@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ferryman.monitoring.metrics import APPLY_SECONDS
 from ferryman.server.metrics import error_kind
 from tests.server.conftest import ServeApp, StartServer
 from tests.serving._store import WAIT
@@ -187,6 +189,9 @@ def test_workers_write_to_one_fresh_directory_and_metrics_add_up_across_them(
         # A new connection per request, so both worker processes take turns accepting.
         response = httpx.post(f"{server.url}{PREDICT.format('toy')}", json=GOOD, timeout=WAIT)
         assert response.status_code == 200
+    # Each worker applies its queued requests every APPLY_SECONDS (a scrape applies only
+    # those of the worker that answers it).
+    time.sleep(APPLY_SECONDS + 0.5)
     texts = [httpx.get(f"{server.url}/metrics", timeout=WAIT).text for _ in range(6)]
     server.stop()
 

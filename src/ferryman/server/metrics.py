@@ -49,7 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ferryman.errors import InvalidInputError
 from ferryman.monitoring import EndpointSeries, ServingMetrics
-from ferryman.monitoring.metrics import CaptureMetrics, QueueMetrics
+from ferryman.monitoring.metrics import APPLY_SECONDS, CaptureMetrics, QueueMetrics
 from ferryman.serving.batching import MicroBatcher
 from ferryman.serving.runtime import Deployment, RuntimePool
 
@@ -327,14 +327,16 @@ async def serving(
     queues: QueueSampler | None = None,
     interval: float = SAMPLE_SECONDS,
 ) -> AsyncIterator[None]:
-    """While a server process serves, sample its capture counters, queues and process metrics.
+    """While a server process serves, apply its queued requests and sample its other metrics.
 
-    Every ``interval`` seconds: the increases of ``capture``'s writer counters go to
-    ``metrics.capture`` (:class:`CaptureSampler`), the queue depths to ``metrics.queues``
-    (``queues``), and in multiprocess mode the process's memory, CPU time and open files
-    to its per-pid gauges. On exit a last capture sample is taken and, in multiprocess
-    mode, the process is marked dead. With no ``capture``, no ``queues`` and in
-    single-process mode this does nothing.
+    Every :data:`~ferryman.monitoring.metrics.APPLY_SECONDS` (or ``interval``, if shorter)
+    the requests recorded since go to the counters and histograms
+    (:meth:`ServingMetrics.apply_pending`). Every ``interval`` seconds: the increases of
+    ``capture``'s writer counters go to ``metrics.capture`` (:class:`CaptureSampler`),
+    the queue depths to ``metrics.queues`` (``queues``), and in multiprocess mode the
+    process's memory, CPU time and open files to its per-pid gauges. On exit the queue
+    is applied and a last capture sample taken and, in multiprocess mode, the process is
+    marked dead.
 
     Args:
         metrics: The server's metrics.
@@ -348,10 +350,6 @@ async def serving(
     if not interval > 0:
         raise InvalidInputError(f"interval must be a positive number of seconds, got {interval!r}.")
     sampler = CaptureSampler(metrics.capture, capture.writer) if capture is not None else None
-    multiprocess = metrics.multiprocess_dir is not None
-    if sampler is None and queues is None and not multiprocess:
-        yield
-        return
     task = asyncio.create_task(_sample(metrics, sampler, queues, interval), name="ferryman-sampler")
     try:
         yield
@@ -359,9 +357,10 @@ async def serving(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        metrics.apply_pending()
         if sampler is not None:
             sampler.sample()
-        if multiprocess:
+        if metrics.multiprocess_dir is not None:
             metrics.mark_process_dead()
 
 
@@ -371,10 +370,14 @@ async def _sample(
     queues: QueueSampler | None,
     interval: float,
 ) -> None:
+    due = 0.0
     while True:
-        metrics.sample_process()  # does nothing in single-process mode
-        if sampler is not None:
-            sampler.sample()
-        if queues is not None:
-            queues.sample()
-        await asyncio.sleep(interval)
+        metrics.apply_pending()
+        if time.monotonic() >= due:
+            due = time.monotonic() + interval
+            metrics.sample_process()  # does nothing in single-process mode
+            if sampler is not None:
+                sampler.sample()
+            if queues is not None:
+                queues.sample()
+        await asyncio.sleep(min(APPLY_SECONDS, interval))
