@@ -648,10 +648,10 @@ def _apply(items: list[_Request]) -> None:
         _observe(series.series(version).duration, _LATENCY_BOUNDS, values)
     for (series, kind), count in kinds.items():
         series.error(kind).inc(count)
-    for series, (queued, computed, rows) in calls.items():
+    for series, (queued, computed, sizes) in calls.items():
         _observe(series.queue, _LATENCY_BOUNDS, queued)
         _observe(series.compute, _LATENCY_BOUNDS, computed)
-        _observe(series.batch_size, _BATCH_BOUNDS, rows)
+        _observe(series.batch_size, _BATCH_BOUNDS, sizes)
 
 
 def _observe(histogram: BulkHistogram, bounds: np.ndarray, values: list[float]) -> None:
