@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_breast_cancer
 
 from ferryman.serving import EndpointService
@@ -44,8 +45,18 @@ async def test_concurrent_requests_get_the_predictions_they_would_get_alone(
     endpoints.update("cancer", max_batch_size=32, max_latency_ms=20.0)
     async with serve_app() as served:
         together = await post_together(served, rows)
+        exposition = (await served.client.get("/metrics")).text
 
     assert [r.json()["predictions"] for r in together] == [r.json()["predictions"] for r in alone]
+    calls = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name.startswith("ferryman_batch_size") and sample.labels["endpoint"] == "cancer"
+    }
+    # One observation per model call: fewer than the requests, and every row in one call.
+    assert 0 < calls["ferryman_batch_size_count"] < len(rows)
+    assert calls["ferryman_batch_size_sum"] == sum(len(r) for r in rows)
     for merged, single in zip(together, alone, strict=True):
         # BLAS may sum in another order for another number of rows: the last bits of a
         # probability can differ, exactly as they do between two unbatched batch sizes.

@@ -150,6 +150,7 @@ async def test_requests_arriving_while_the_model_is_busy_share_one_call(
 
     assert model.calls == [1, 8]
     assert [r.batch_rows for r in results] == [1, 8, 8, 8, 8]
+    assert [r.leads for r in results] == [True, True, False, False, False]  # one per call
 
 
 async def test_merged_predictions_equal_unbatched_ones_row_for_row(
@@ -192,6 +193,7 @@ async def test_only_the_culprit_fails_when_a_merged_call_raises(
     assert model.calls == [1, 3, 1, 1, 1]  # the merged call, then each member alone
     assert isinstance(done[1], PredictionError)
     assert [r.prediction.predictions.tolist() for r in (done[0], done[2])] == [[4.0], [6.0]]  # type: ignore[union-attr]
+    assert [r.leads for r in (done[0], done[2])] == [True, False]  # type: ignore[union-attr]
 
 
 async def test_a_batch_holds_at_most_max_batch_size_rows(

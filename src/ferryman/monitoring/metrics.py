@@ -184,7 +184,8 @@ class EndpointSeries:
             kind: The error code (e.g. ``schema_validation``) when the request failed.
             queue_seconds: Time the model call waited, when a model call served it.
             compute_seconds: Time the model call took, when a model call served it.
-            batch_rows: Rows in that model call.
+            batch_rows: Rows in that model call, for one request per call only (the
+                histogram counts calls); ``None`` for the others.
         """
         pending = self._pending
         pending.append(
@@ -396,8 +397,10 @@ class ServingMetrics:
     - ``request_duration_seconds{endpoint,version,protocol,role}`` histogram;
     - ``requests_in_flight{endpoint}`` gauge;
     - ``errors_total{endpoint,kind}`` counter, ``kind`` an error code;
-    - ``batch_size{endpoint}`` histogram of rows per model call;
-    - ``queue_seconds{endpoint}``, ``compute_seconds{endpoint}`` histograms of the model call;
+    - ``batch_size{endpoint}`` histogram of rows per model call (one observation per call:
+      :meth:`EndpointSeries.record` takes ``batch_rows`` for one request of each call);
+    - ``queue_seconds{endpoint}``, ``compute_seconds{endpoint}`` histograms, per request, of
+      the wait for its model call and of that call;
     - ``model_load_seconds{endpoint,version}`` gauge: load and warm-up time;
     - the input and output metrics of :class:`ModelDataMetrics`, in :attr:`data`;
     - the prediction log's metrics of :class:`CaptureMetrics`, in :attr:`capture`;

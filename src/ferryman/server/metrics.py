@@ -17,7 +17,8 @@ It sits outside auth, so 401s and 403s are counted too. Labels stay bounded:
 
 Queue time, compute time and rows per model call come from the
 :class:`~ferryman.serving.batching.TimedPrediction` a route leaves in
-``scope["state"]["prediction_timing"]``.
+``scope["state"]["prediction_timing"]``; the rows are observed once per model call (for
+its leading request), so ``ferryman_batch_size`` counts calls.
 
 The middleware parses paths rather than the routes calling the metrics so that the
 protocol routes stay free of monitoring code; a path's parse is cached per endpoint.
@@ -179,7 +180,7 @@ class MetricsMiddleware:
                 seconds=seconds,
                 queue_seconds=timed.queue_ms / 1000.0,
                 compute_seconds=timed.compute_ms / 1000.0,
-                batch_rows=timed.batch_rows,
+                batch_rows=timed.batch_rows if timed.leads else None,
             )
 
     def _series(self, path: str) -> EndpointSeries | None:

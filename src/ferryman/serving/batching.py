@@ -97,6 +97,10 @@ class TimedPrediction:
         inputs: The request's rows as the model saw them: what was submitted, or, for
             rows the batcher validated itself (see :meth:`MicroBatcher.submit`), the
             validator's output; ``None`` from the direct runner.
+        leads: Whether this request is the one its model call is counted for: the first
+            member answered by a merged call, every request of the direct runner. The
+            server observes ``ferryman_batch_size`` for leading requests only, so that
+            the histogram counts model calls, not requests.
     """
 
     prediction: Prediction
@@ -104,6 +108,7 @@ class TimedPrediction:
     compute_ms: float
     batch_rows: int
     inputs: ModelInput | None = None
+    leads: bool = True
 
 
 class Runner(Protocol):
@@ -454,6 +459,7 @@ class MicroBatcher:
             compute_ms = (end - start) * 1000.0
             self._compute_s += _EWMA_WEIGHT * ((end - start) - self._compute_s)
             self._cpu_s += _EWMA_WEIGHT * (cpu_s - self._cpu_s)
+            leads = True
             for item, outcome, data in zip(batch, outcomes, inputs, strict=True):
                 if item.future.done():
                     continue
@@ -463,8 +469,9 @@ class MicroBatcher:
                     queue_ms = (start - item.queued) * 1000.0
                     seen = None if isinstance(data, Exception) else data
                     item.future.set_result(
-                        TimedPrediction(outcome, queue_ms, compute_ms, rows, seen)
+                        TimedPrediction(outcome, queue_ms, compute_ms, rows, seen, leads)
                     )
+                    leads = False
         self._drop_answered()
         self._schedule(loop)
 
