@@ -6,8 +6,9 @@ import datetime as dt
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -376,6 +377,44 @@ def test_write_failure_is_counted_logged_once_and_serving_resumes(
     assert len(caplog.records) == 1
     assert "records_lost" in caplog.records[0].getMessage()
     assert store.query("SELECT request_id FROM predictions").rows == [("ok-2",)]
+
+
+class _Unreadable(Mapping[str, Any]):
+    """Inputs whose columns cannot even be listed."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise RuntimeError("unreadable")
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("unreadable")
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_submissions_that_cannot_be_recorded_are_lost_alone(
+    make_writer: MakeWriter, store: LogStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = make_writer()
+    submit_one(writer, "ok-1")
+    # Unreadable when grouped: its inputs cannot be listed.
+    writer.submit("unreadable", "churn", "churn/1", "primary", _Unreadable(), None, 1.0)
+    submit_one(writer, "ok-2")
+    writer.flush()  # grouped and written in one go
+    submit_one(writer, "ok-3")
+    # Unconvertible when written: a latency that is not a number.
+    writer.submit("bad-latency", "churn", "churn/1", "primary", None, None, "slow")  # type: ignore[arg-type]
+    submit_one(writer, "ok-4")
+    with caplog.at_level(logging.ERROR, logger="ferryman.capture"):
+        writer._convert_pending()  # grouped between writes, as the thread does
+        submit_one(writer, "ok-5")
+        writer.flush()
+
+    assert (writer.records_written, writer.records_lost, writer.pending) == (5, 2, 0)
+    ids = store.query("SELECT request_id FROM predictions ORDER BY request_id").rows
+    assert ids == [(f"ok-{i}",) for i in range(1, 6)]
+    assert "could not be converted (ValueError); 1 lost" in caplog.text
+    assert "slow" not in caplog.text  # the error's text may quote inputs: only its type
 
 
 def test_root_that_cannot_be_created_loses_records_without_raising(

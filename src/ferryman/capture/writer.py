@@ -4,9 +4,11 @@
 only decides sampling (a CRC-32 of the request id, so a request's primary and shadow
 records are kept or dropped together) and appends references to a bounded buffer; when
 the buffer is full the submission is dropped and counted, never waited for. A background
-thread wakes every ``flush_interval`` seconds (or as soon as ``flush_records``
-submissions are waiting), turns everything buffered into Arrow tables in bulk, applies
-each endpoint's privacy policy and writes one Parquet segment per endpoint and hour.
+thread groups what is buffered by shape every ``convert_interval`` seconds (the
+per-request Python work, in small doses), and every ``flush_interval`` seconds (or as
+soon as ``flush_records`` submissions are waiting) turns each group into Arrow columns in
+bulk, applies each endpoint's privacy policy and writes one Parquet segment per endpoint
+and hour.
 
 Durability: :meth:`CaptureWriter.stop` writes everything accepted before it returns (the
 SIGTERM path); a process killed outright loses at most what arrived since the last flush,
@@ -33,7 +35,7 @@ from typing import Any, Final, Literal
 
 from ferryman._background import lower_this_thread
 from ferryman.capture._layout import LogStorage, check_endpoint, hour_start, process_token
-from ferryman.capture._records import Submission, endpoint_tables, record_count
+from ferryman.capture._records import Grouped, Submission, endpoint_tables, record_count
 from ferryman.capture._schemas import concat
 from ferryman.capture.privacy import PrivacyPolicy
 from ferryman.errors import InvalidInputError
@@ -100,10 +102,11 @@ class CaptureWriter:
             whose policy is ``hash`` are dropped.
         flush_interval: Seconds between background flushes; also the most that a killed
             process loses.
-        convert_interval: Seconds between two conversions of buffered submissions to
-            Arrow between writes (at most ``flush_interval``). Converting holds the GIL;
-            converting a tenth of a second's records at a time keeps requests from
-            waiting behind a whole second's conversion.
+        convert_interval: Seconds between two groupings of buffered submissions
+            between writes (at most ``flush_interval``). Grouping holds the GIL for a
+            few microseconds per submission; doing it a tenth of a second's records at a
+            time keeps requests from waiting behind a whole second's worth. The Arrow
+            columns are built once per write, their cost being mostly per group.
         max_pending: Most submissions (requests) buffered; beyond it they are dropped and
             counted in :attr:`records_dropped`.
         flush_records: Buffered submissions that trigger a flush before the interval ends.
@@ -144,8 +147,8 @@ class CaptureWriter:
         self._endpoints: dict[str, EndpointCapture] = {}
         self._rates: dict[str, float] = {}
         self._pending: deque[Submission] = deque()
-        self._converted: dict[tuple[str, int], list[Any]] = {}
-        self._converted_items = 0
+        self._grouped: dict[str, Grouped] = {}
+        self._grouped_items = 0
         self._closed = False
         self._dropped = 0
         self._sampled_out = 0
@@ -286,8 +289,8 @@ class CaptureWriter:
 
     @property
     def pending(self) -> int:
-        """Submissions waiting for the next flush (converted or not yet)."""
-        return len(self._pending) + self._converted_items
+        """Submissions waiting for the next flush (grouped or not yet)."""
+        return len(self._pending) + self._grouped_items
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -366,56 +369,85 @@ class CaptureWriter:
         return self._storage
 
     def _convert_pending(self) -> None:
-        """Convert every buffered submission to Arrow, to be written by the next write."""
+        """Group every buffered submission by endpoint and shape, for the next write."""
         pending = self._pending
         items = [pending.popleft() for _ in range(len(pending))]
         if not items:
             return
-        self._converted_items += len(items)  # still pending: counted while converting
+        self._grouped_items += len(items)  # still pending: counted while grouped
         by_endpoint: dict[str, list[Submission]] = {}
         for item in items:
             by_endpoint.setdefault(item[2], []).append(item)
-        converted = self._converted
         for endpoint, submissions in by_endpoint.items():
-            for hour, table in self._convert(endpoint, submissions):
-                converted.setdefault((endpoint, hour), []).append(table)
+            grouped = self._grouped.get(endpoint)
+            if grouped is None:
+                grouped = self._grouped[endpoint] = Grouped()
+            before = grouped.count
+            with _collection_paused():
+                try:
+                    grouped.add(submissions)
+                except Exception as exc:  # keep every submission that can be read
+                    rest = submissions[grouped.count - before :]
+                    self._add_readable(endpoint, grouped, rest, type(exc).__name__)
+
+    def _add_readable(
+        self, endpoint: str, grouped: Grouped, submissions: list[Submission], failure: str
+    ) -> None:
+        """Add submissions one by one, counting as lost those that cannot be read."""
+        lost = unread = 0
+        for item in submissions:
+            try:
+                grouped.add([item])
+            except Exception:
+                lost += record_count(item)
+                unread += 1
+        self._grouped_items -= unread
+        self._count_lost(endpoint, failure, lost)
 
     def _write_converted(self) -> int:
-        """Write the converted records: one segment per endpoint and hour."""
-        converted, self._converted = self._converted, {}
-        self._converted_items = 0
+        """Make the grouped records into tables and write them: a segment per endpoint and hour."""
+        grouped, self._grouped = self._grouped, {}
+        self._grouped_items = 0
         written = 0
-        for (endpoint, hour), tables in converted.items():
-            written += self._write_segment(endpoint, hour, concat(tables))
+        for endpoint, records in grouped.items():
+            for hour, table in self._convert(endpoint, records):
+                written += self._write_segment(endpoint, hour, table)
         return written
 
-    def _convert(self, endpoint: str, submissions: list[Submission]) -> list[tuple[int, Any]]:
+    def _convert(self, endpoint: str, grouped: Grouped) -> list[tuple[int, Any]]:
         policy = self.capture_of(endpoint).privacy
         try:
             with _collection_paused():
-                return endpoint_tables(submissions, policy, self.secret)
+                return grouped.tables(policy, self.secret)
         except Exception as exc:
             failure = type(exc).__name__
         # Something in the batch cannot be converted: keep every submission that can.
         tables: list[tuple[int, Any]] = []
         lost = 0
-        for item in submissions:
+        for item in grouped.submissions():
             try:
                 tables.extend(endpoint_tables([item], policy, self.secret))
             except Exception:
                 lost += record_count(item)
-        if lost:
-            with self._lock:
-                self._lost += lost
-            # The exception's text may quote input values: log only its type.
-            self._log_once(
-                f"convert:{failure}",
-                "capture: records of endpoint %s could not be converted (%s); %d lost",
-                endpoint,
-                failure,
-                lost,
-            )
-        return tables
+        self._count_lost(endpoint, failure, lost)
+        by_hour: dict[int, list[Any]] = {}
+        for hour, table in tables:
+            by_hour.setdefault(hour, []).append(table)
+        return [(hour, concat(parts)) for hour, parts in by_hour.items()]
+
+    def _count_lost(self, endpoint: str, failure: str, lost: int) -> None:
+        if not lost:
+            return
+        with self._lock:
+            self._lost += lost
+        # The exception's text may quote input values: log only its type.
+        self._log_once(
+            f"convert:{failure}",
+            "capture: records of endpoint %s could not be converted (%s); %d lost",
+            endpoint,
+            failure,
+            lost,
+        )
 
     def _write_segment(self, endpoint: str, hour: int, table: Any) -> int:
         storage = self._storage_now()
