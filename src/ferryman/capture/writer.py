@@ -333,8 +333,8 @@ class CaptureWriter:
 
     def _run(self) -> None:
         lower_this_thread()
-        # Convert often, write once per flush interval: conversion holds the GIL, and
-        # small conversions keep requests from waiting behind one large one.
+        # Group often, build and write once per flush interval: grouping is the per-request
+        # Python work, and small doses keep requests from waiting behind a second's worth.
         due = time.monotonic() + self.flush_interval
         while not self._stopping.is_set():
             woken = self._wake.wait(max(0.0, min(self.convert_interval, due - time.monotonic())))
