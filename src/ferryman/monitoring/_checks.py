@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -210,7 +210,8 @@ def check_inputs(
     width = len(plan.features)
     if (plan.numeric or plan.tensor) and all(type(frame) is np.ndarray for frame in frames):
         # The server's float matrices (see _observed_rows): one concatenation.
-        matrix = _checked_width(plan, np.asarray(stack(frames), dtype=np.float64))
+        arrays = cast(list[np.ndarray], frames)
+        matrix = _checked_width(plan, np.asarray(stack(arrays), dtype=np.float64))
         missing = np.isnan(matrix)
         numbers = matrix
     elif plan.numeric or plan.tensor:

@@ -1,10 +1,10 @@
 """Prometheus metrics of the serving path, built per application and injected.
 
 :meth:`ServingMetrics.create` registers every metric on a registry it is given (never the
-global default one), so each app, and each test, has its own. Recording a request is one append to a
-queue (:meth:`EndpointSeries.record`); :meth:`ServingMetrics.apply_pending` adds
-everything queued to the counters and histograms in bulk, one increment per series and
-histogram bucket, with the buckets found by NumPy. It runs whenever the registry is
+global default one), so each app, and each test, has its own. Recording a request is one
+append to a queue (:meth:`EndpointSeries.record`); :meth:`ServingMetrics.apply_pending`
+adds everything queued to the counters and histograms in bulk, one increment per series
+and histogram bucket, with the buckets found by NumPy. It runs whenever the registry is
 collected (so a scrape, or ``registry.get_sample_value``, always sees every request
 recorded before it), every :data:`APPLY_SECONDS` while a server serves (so in
 multiprocess mode a scrape shows the other processes' requests at most that late), and
