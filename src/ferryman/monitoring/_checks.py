@@ -208,14 +208,13 @@ def check_inputs(
         histogram counts on ``plan.feature_binner``'s cells (``None`` without one).
     """
     width = len(plan.features)
-    if (plan.numeric or plan.tensor) and all(type(frame) is np.ndarray for frame in frames):
-        # The server's float matrices (see _observed_rows): one concatenation.
-        arrays = cast(list[np.ndarray], frames)
-        matrix = _checked_width(plan, np.asarray(stack(arrays), dtype=np.float64))
-        missing = np.isnan(matrix)
-        numbers = matrix
-    elif plan.numeric or plan.tensor:
-        matrix = stack([_numeric_matrix(plan, frame) for frame in frames])
+    if plan.numeric or plan.tensor:
+        if all(type(frame) is np.ndarray for frame in frames):
+            # The server's float matrices (see _observed_rows): one concatenation.
+            arrays = cast(list[np.ndarray], frames)
+            matrix = _checked_width(plan, np.asarray(stack(arrays), dtype=np.float64))
+        else:
+            matrix = stack([_numeric_matrix(plan, frame) for frame in frames])
         missing = np.isnan(matrix)
         numbers = matrix
     else:
