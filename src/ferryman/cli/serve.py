@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 #: The ASGI application factory each worker process calls.
 APP_FACTORY = "ferryman.server:create_app"
 
+#: uvicorn's httptools protocol, sending each response in one system call.
+HTTP_PROTOCOL = "ferryman.server._http:HttpProtocol"
+
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind."),
@@ -69,7 +72,7 @@ def serve(
             port=port,
             workers=workers,
             loop="uvloop",
-            http="httptools",
+            http=HTTP_PROTOCOL,
             lifespan="on",
             access_log=access_log,
             log_config=log_config(),
