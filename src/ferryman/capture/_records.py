@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -78,16 +79,23 @@ def endpoint_tables(
 class Grouped:
     """One endpoint's submissions grouped by shape as they come, made into tables at once.
 
-    The writer's thread adds what arrived every few tenths of a second (the per-request
-    Python work: reading each submission's shape) and makes the tables once per write:
-    building Arrow columns and applying the privacy policy costs about a millisecond per
-    group whatever its size, so doing it once per write rather than once per addition
-    saves most of that. Submissions stay referenced until :meth:`tables`, so the caches
-    keyed by ``id`` (column names, class lists) stay valid.
+    The writer's thread adds what arrived every tenth of a second or so, and makes the
+    tables once per write. Each addition does the per-request work for what it adds:
+    reading each submission's shape, then, for each group it added to, one *chunk* of
+    columns (the records' ids, times, versions, statuses, latencies, inputs, predictions
+    and passthrough columns as Arrow arrays, from one concatenation per column). A write
+    then only joins each group's chunks and applies the privacy policy (about a
+    millisecond per group whatever its size), so the once-a-second pause of the writer's
+    thread, during which it holds the GIL, stays short. A group whose chunk cannot be
+    made (values Arrow cannot convert, say), or whose chunks do not join (a column's type
+    inferred differently), is built from its submissions at write time instead, which
+    raises as before when something in it is unreadable. Submissions stay referenced
+    until :meth:`tables`, so the caches keyed by ``id`` (column names, class lists) stay
+    valid.
     """
 
     def __init__(self) -> None:
-        self.groups: dict[tuple[Any, ...], list[tuple[Submission, _Inputs, int]]] = {}
+        self.groups: dict[tuple[Any, ...], _Group] = {}
         self.count = 0
         self._names: dict[int, tuple[str, ...]] = {}
         self._classes: dict[int, tuple[str, ...] | None] = {}
@@ -99,32 +107,198 @@ class Grouped:
             Exception: A submission cannot be read; those before it are added.
         """
         groups, names, classes = self.groups, self._names, self._classes
-        for item in submissions:
-            inputs, rows = _normalise(item)
-            key = (
-                _input_key(inputs, names, item[11]),
-                _prediction_key(item[6], classes),
-                tuple(item[10]),
-            )
-            found = groups.get(key)
-            if found is None:
-                groups[key] = [(item, inputs, rows)]
-            else:
-                found.append((item, inputs, rows))
-            self.count += 1
+        touched: dict[int, _Group] = {}
+        try:
+            for item in submissions:
+                inputs, rows = _normalise(item)
+                key = (
+                    _input_key(inputs, names, item[11]),
+                    _prediction_key(item[6], classes),
+                    tuple(item[10]),
+                )
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = _Group(key[0])
+                group.entries.append((item, inputs, rows))
+                touched[id(group)] = group
+                self.count += 1
+        finally:
+            for group in touched.values():
+                group.extract()
 
     def submissions(self) -> list[Submission]:
         """Every submission added, group by group."""
-        return [entry[0] for entries in self.groups.values() for entry in entries]
+        return [entry[0] for group in self.groups.values() for entry in group.entries]
 
     def tables(self, policy: PrivacyPolicy, secret: bytes | None) -> list[tuple[int, pa.Table]]:
         """The records, one table per hour: ``(hour start in µs since the epoch, table)``."""
         if not self.groups:
             return []
-        tables = [
-            _group_table(key[0], entries, policy, secret) for key, entries in self.groups.items()
-        ]
+        tables = [group.table(policy, secret) for group in self.groups.values()]
         return list(_by_hour(concat(tables)))
+
+
+class _Group:
+    """Submissions of one shape, and the columns extracted from them so far."""
+
+    __slots__ = ("broken", "chunks", "entries", "extracted", "input_key")
+
+    def __init__(self, input_key: tuple[Any, ...] | None) -> None:
+        self.input_key = input_key
+        self.entries: list[tuple[Submission, _Inputs, int]] = []
+        self.chunks: list[_Chunk] = []
+        self.extracted = 0  # entries covered by the chunks
+        self.broken = False  # a chunk could not be made: build from the entries
+
+    def extract(self) -> None:
+        """Make one chunk of the entries added since the last one."""
+        if self.broken or self.extracted == len(self.entries):
+            return
+        entries = self.entries[self.extracted :]
+        try:
+            self.chunks.append(_chunk(self.input_key, entries))
+        except Exception:  # built from the entries at write time, which says what is wrong
+            self.broken = True
+            return
+        self.extracted = len(self.entries)
+
+    def table(self, policy: PrivacyPolicy, secret: bytes | None) -> pa.Table:
+        """The group's records with ``policy`` applied."""
+        self.extract()
+        if not self.broken:
+            try:
+                joined = _joined(self.chunks)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                joined = None  # chunks whose types differ: build from the entries
+            if joined is not None:
+                return _finished(joined, self.entries, policy, secret)
+        return _group_table(self.input_key, self.entries, policy, secret)
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """Columns of some of a group's records, before the privacy policy (errors aside)."""
+
+    plain: dict[str, pa.Array]
+    inputs: dict[str, pa.Array]
+    passthrough: dict[str, pa.Array]
+    outputs: dict[str, pa.Array]
+    has_errors: bool
+
+
+def _chunk(
+    input_key: tuple[Any, ...] | None, entries: list[tuple[Submission, _Inputs, int]]
+) -> _Chunk:
+    items = [entry[0] for entry in entries]
+    counts = np.fromiter((entry[2] for entry in entries), dtype=np.int64, count=len(entries))
+    plain = _plain_columns(items, counts)
+    inputs = _inputs_columns(input_key, entries) if input_key is not None else {}
+    passthrough = _passthrough_columns(items, counts)
+    predictions = [i[6] for i in items]
+    outputs = (
+        _prediction_columns([p for p in predictions if p is not None])
+        if predictions[0] is not None
+        else {}
+    )
+    has_errors = any(item[9] is not None for item in items)
+    return _Chunk(plain, inputs, passthrough, outputs, has_errors)
+
+
+def _joined(chunks: list[_Chunk]) -> _Chunk:
+    """One chunk of many (raises ``ArrowInvalid`` when a column's types differ)."""
+    if len(chunks) == 1:
+        return chunks[0]
+
+    def join(parts: list[dict[str, pa.Array]]) -> dict[str, pa.Array]:
+        return {name: pa.concat_arrays([part[name] for part in parts]) for name in parts[0]}
+
+    return _Chunk(
+        join([c.plain for c in chunks]),
+        join([c.inputs for c in chunks]),
+        join([c.passthrough for c in chunks]),
+        join([c.outputs for c in chunks]),
+        any(c.has_errors for c in chunks),
+    )
+
+
+def _finished(
+    chunk: _Chunk,
+    entries: list[tuple[Submission, _Inputs, int]],
+    policy: PrivacyPolicy,
+    secret: bytes | None,
+) -> pa.Table:
+    """A group's table from its joined chunk: errors and the privacy policy applied."""
+    columns = dict(chunk.plain)
+    total = len(columns["row"])
+    if chunk.has_errors:
+        items = [entry[0] for entry in entries]
+        counts = np.fromiter((entry[2] for entry in entries), dtype=np.int64, count=len(entries))
+        errors, codes = _errors(items, entries, policy, chunk.passthrough)
+        columns["error"] = _repeated(errors, pa.string(), counts, total)
+        columns["error_code"] = _repeated(codes, pa.string(), counts, total)
+    else:
+        columns["error"] = columns["error_code"] = pa.nulls(total, pa.string())
+    return _assembled(columns, chunk.inputs, chunk.passthrough, chunk.outputs, policy, secret)
+
+
+def _assembled(
+    plain: dict[str, pa.Array],
+    inputs: dict[str, pa.Array],
+    passthrough: dict[str, pa.Array],
+    outputs: dict[str, pa.Array],
+    policy: PrivacyPolicy,
+    secret: bytes | None,
+) -> pa.Table:
+    columns = {name: plain[name] for name in _PLAIN_ORDER}
+    kept = _protect(inputs, policy, secret)
+    if kept:
+        columns["inputs"] = pa.StructArray.from_arrays(list(kept.values()), names=list(kept))
+    for name, values in _protect(passthrough, policy, secret).items():
+        columns[f"passthrough_{name}" if name in RESERVED_COLUMNS else name] = values
+    columns.update(outputs)
+    return pa.table(columns)
+
+
+_PLAIN_ORDER = (
+    "request_id",
+    "row",
+    "time",
+    "model_version",
+    "role",
+    "status",
+    "error",
+    "error_code",
+    "latency_ms",
+)
+
+
+def _repeated(values: list[Any], kind: pa.DataType, counts: np.ndarray, total: int) -> pa.Array:
+    """One value per submission, repeated for each of its records."""
+    if total == len(values):
+        return pa.array(values, kind)
+    return pa.array(np.repeat(np.array(values, dtype=object), counts), kind)
+
+
+def _plain_columns(items: list[Submission], counts: np.ndarray) -> dict[str, pa.Array]:
+    """The record columns every table has, but the errors."""
+    total = int(counts.sum())
+    micros = np.rint(np.fromiter((i[0] for i in items), np.float64, len(items)) * 1e6)
+    micros = micros.astype(np.int64)
+    if total == len(items):
+        rows = np.zeros(total, dtype=np.int32)
+    else:
+        micros = np.repeat(micros, counts)
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        rows = (np.arange(total) - starts).astype(np.int32)
+    return {
+        "request_id": _repeated([i[1] for i in items], pa.string(), counts, total),
+        "row": pa.array(rows, pa.int32()),
+        "time": pa.array(micros, pa.int64()).cast(TIMESTAMP),
+        "model_version": _repeated([i[3] for i in items], pa.string(), counts, total),
+        "role": _repeated([i[4] for i in items], pa.string(), counts, total),
+        "status": _repeated([int(i[8]) for i in items], pa.int32(), counts, total),
+        "latency_ms": _repeated([float(i[7]) for i in items], pa.float64(), counts, total),
+    }
 
 
 def record_count(item: Submission) -> int:
@@ -231,49 +405,23 @@ def _group_table(
     policy: PrivacyPolicy,
     secret: bytes | None,
 ) -> pa.Table:
+    """A group's table straight from its submissions (raises what cannot be read)."""
     items = [entry[0] for entry in entries]
     counts = np.fromiter((entry[2] for entry in entries), dtype=np.int64, count=len(entries))
     total = int(counts.sum())
-    single = total == len(entries)
-
-    def repeat(values: list[Any], kind: pa.DataType) -> pa.Array:
-        if single:
-            return pa.array(values, kind)
-        return pa.array(np.repeat(np.array(values, dtype=object), counts), kind)
-
-    micros = np.rint(np.fromiter((i[0] for i in items), np.float64, len(items)) * 1e6)
-    micros = micros.astype(np.int64)
-    if single:
-        rows = np.zeros(total, dtype=np.int32)
-    else:
-        micros = np.repeat(micros, counts)
-        starts = np.repeat(np.cumsum(counts) - counts, counts)
-        rows = (np.arange(total) - starts).astype(np.int32)
-
+    columns = _plain_columns(items, counts)
     inputs = _inputs_columns(input_key, entries) if input_key is not None else {}
     passthrough = _passthrough_columns(items, counts)
     errors, codes = _errors(items, entries, policy, passthrough)
-
-    columns: dict[str, pa.Array] = {
-        "request_id": repeat([i[1] for i in items], pa.string()),
-        "row": pa.array(rows, pa.int32()),
-        "time": pa.array(micros, pa.int64()).cast(TIMESTAMP),
-        "model_version": repeat([i[3] for i in items], pa.string()),
-        "role": repeat([i[4] for i in items], pa.string()),
-        "status": repeat([int(i[8]) for i in items], pa.int32()),
-        "error": repeat(errors, pa.string()),
-        "error_code": repeat(codes, pa.string()),
-        "latency_ms": repeat([float(i[7]) for i in items], pa.float64()),
-    }
-    kept = _protect(inputs, policy, secret)
-    if kept:
-        columns["inputs"] = pa.StructArray.from_arrays(list(kept.values()), names=list(kept))
-    for name, values in _protect(passthrough, policy, secret).items():
-        columns[f"passthrough_{name}" if name in RESERVED_COLUMNS else name] = values
+    columns["error"] = _repeated(errors, pa.string(), counts, total)
+    columns["error_code"] = _repeated(codes, pa.string(), counts, total)
     predictions = [i[6] for i in items]
-    if predictions[0] is not None:
-        columns.update(_prediction_columns([p for p in predictions if p is not None]))
-    return pa.table(columns)
+    outputs = (
+        _prediction_columns([p for p in predictions if p is not None])
+        if predictions[0] is not None
+        else {}
+    )
+    return _assembled(columns, inputs, passthrough, outputs, policy, secret)
 
 
 def _inputs_columns(
