@@ -7,6 +7,7 @@ checked against values worked out by hand, on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -295,6 +296,35 @@ def test_stop_flushes_what_the_thread_has_not_written_yet(database: Database) ->
     assert StoreMetricSource(database).measure("request_count", {}, window()).value == 1
 
 
+def test_the_thread_drains_the_recorder_between_two_writes(database: Database) -> None:
+    clock = Clock()
+    recorder = MonitoringRecorder(clock=clock)
+    flusher = MetricFlusher(
+        database=database,
+        recorder=recorder,
+        interval_seconds=3600,
+        drain_interval_seconds=0.01,
+        process="p",
+        clock=clock,
+    )
+    recorder.observe_prediction("churn", "churn/1", "primary", 200, 1.0)
+    queued = recorder.pending
+
+    flusher.start()
+    try:
+        deadline = time.monotonic() + 10
+        while recorder.pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+        drained = recorder.pending
+        written = StoreMetricSource(database).measure("request_count", {}, window()).value
+    finally:
+        flusher.stop()
+
+    assert (queued, drained) == (1, 0)  # applied to the buckets in memory...
+    assert not written  # ...and not written before the interval (nor the stop)
+    assert StoreMetricSource(database).measure("request_count", {}, window()).value == 1
+
+
 def test_buckets_older_than_the_retention_are_pruned(database: Database) -> None:
     clock = Clock()
     model = churn_model()
@@ -317,10 +347,11 @@ def test_buckets_older_than_the_retention_are_pruned(database: Database) -> None
     ("arguments", "message"),
     [
         ({"interval_seconds": 0}, r"intervals must be positive seconds"),
+        ({"drain_interval_seconds": -1}, r"drain_interval_seconds=-1"),
         ({"retention": timedelta(0)}, r"retention must be positive"),
         ({"process": ""}, r"process must be 1 to 100 characters"),
     ],
-    ids=["interval", "retention", "process"],
+    ids=["interval", "drain-interval", "retention", "process"],
 )
 def test_flusher_rejects_bad_settings(
     tmp_path: Path, arguments: dict[str, Any], message: str
