@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -80,18 +81,18 @@ class Grouped:
     """One endpoint's submissions grouped by shape as they come, made into tables at once.
 
     The writer's thread adds what arrived every tenth of a second or so, and makes the
-    tables once per write. Each addition does the per-request work for what it adds:
-    reading each submission's shape, then, for each group it added to, one *chunk* of
-    columns (the records' ids, times, versions, statuses, latencies, inputs, predictions
-    and passthrough columns as Arrow arrays, from one concatenation per column). A write
-    then only joins each group's chunks and applies the privacy policy (about a
-    millisecond per group whatever its size), so the once-a-second pause of the writer's
-    thread, during which it holds the GIL, stays short. A group whose chunk cannot be
-    made (values Arrow cannot convert, say), or whose chunks do not join (a column's type
-    inferred differently), is built from its submissions at write time instead, which
-    raises as before when something in it is unreadable. Submissions stay referenced
-    until :meth:`tables`, so the caches keyed by ``id`` (column names, class lists) stay
-    valid.
+    tables once per write. Each addition does the per-request Python work for what it
+    adds: reading each submission's shape, then, for each group it added to, one *chunk*
+    (the records' ids, versions, statuses and latencies as lists; times, input matrices,
+    predictions and probabilities each concatenated into one array). A write then joins
+    each group's chunks (a few concatenations), makes the Arrow columns and applies the
+    privacy policy: about a millisecond per group whatever its size, and no loop over the
+    requests, so the once-a-second pause of the writer's thread, during which it holds
+    the GIL, stays short. A group whose chunk cannot be made, or whose chunks do not join
+    (an Arrow column's type inferred differently), is built from its submissions at write
+    time instead, which raises as before when something in it is unreadable.
+    Submissions stay referenced until :meth:`tables`, so the caches keyed by ``id``
+    (column names, class lists) stay valid.
     """
 
     def __init__(self) -> None:
@@ -171,18 +172,32 @@ class _Group:
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 joined = None  # chunks whose types differ: build from the entries
             if joined is not None:
-                return _finished(joined, self.entries, policy, secret)
+                return _finished(joined, self.input_key, self.entries, policy, secret)
         return _group_table(self.input_key, self.entries, policy, secret)
 
 
 @dataclass(slots=True)
 class _Chunk:
-    """Columns of some of a group's records, before the privacy policy (errors aside)."""
+    """Some of a group's records as concatenated arrays and lists, not yet Arrow.
 
-    plain: dict[str, pa.Array]
+    The inputs are one numeric matrix (``matrix``; 2-D arrays and numeric frames) or,
+    for other shapes, Arrow columns already (``inputs``); likewise the passthrough
+    columns. Predictions are their stacked values, probabilities and class labels.
+    """
+
+    counts: np.ndarray
+    times: np.ndarray
+    ids: list[str]
+    versions: list[str | None]
+    roles: list[str]
+    statuses: list[int]
+    latencies: list[float]
+    matrix: np.ndarray | None
     inputs: dict[str, pa.Array]
     passthrough: dict[str, pa.Array]
-    outputs: dict[str, pa.Array]
+    values: np.ndarray | None
+    probabilities: np.ndarray | None
+    classes: Any
     has_errors: bool
 
 
@@ -190,115 +205,136 @@ def _chunk(
     input_key: tuple[Any, ...] | None, entries: list[tuple[Submission, _Inputs, int]]
 ) -> _Chunk:
     items = [entry[0] for entry in entries]
-    counts = np.fromiter((entry[2] for entry in entries), dtype=np.int64, count=len(entries))
-    plain = _plain_columns(items, counts)
-    inputs = _inputs_columns(input_key, entries) if input_key is not None else {}
-    passthrough = _passthrough_columns(items, counts)
-    predictions = [i[6] for i in items]
-    outputs = (
-        _prediction_columns([p for p in predictions if p is not None])
-        if predictions[0] is not None
-        else {}
+    count = len(items)
+    counts = np.fromiter((entry[2] for entry in entries), dtype=np.int64, count=count)
+    matrix, inputs = _input_parts(input_key, entries) if input_key is not None else (None, {})
+    predictions = [i[6] for i in items if i[6] is not None]
+    values = probabilities = classes = None
+    if predictions:
+        values = _stacked([p.predictions for p in predictions])
+        if predictions[0].probabilities is not None:
+            probabilities = _stacked([p.probabilities for p in predictions])
+            classes = predictions[0].classes
+    return _Chunk(
+        counts=counts,
+        times=np.fromiter((i[0] for i in items), np.float64, count),
+        ids=[i[1] for i in items],
+        versions=[i[3] for i in items],
+        roles=[i[4] for i in items],
+        statuses=[int(i[8]) for i in items],
+        latencies=[float(i[7]) for i in items],
+        matrix=matrix,
+        inputs=inputs,
+        passthrough=_passthrough_columns(items, counts),
+        values=values,
+        probabilities=probabilities,
+        classes=classes,
+        has_errors=any(i[9] is not None for i in items),
     )
-    has_errors = any(item[9] is not None for item in items)
-    return _Chunk(plain, inputs, passthrough, outputs, has_errors)
+
+
+def _stacked(arrays: list[Any]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def _joined(chunks: list[_Chunk]) -> _Chunk:
-    """One chunk of many (raises ``ArrowInvalid`` when a column's types differ)."""
+    """One chunk of many (raises ``ArrowInvalid`` when an Arrow column's types differ)."""
     if len(chunks) == 1:
         return chunks[0]
 
-    def join(parts: list[dict[str, pa.Array]]) -> dict[str, pa.Array]:
-        return {name: pa.concat_arrays([part[name] for part in parts]) for name in parts[0]}
+    def arrays(name: str) -> Any:
+        parts = [getattr(c, name) for c in chunks]
+        return None if parts[0] is None else np.concatenate(parts)
+
+    def listed(name: str) -> list[Any]:
+        return list(chain.from_iterable(getattr(c, name) for c in chunks))
+
+    def columns(name: str) -> dict[str, pa.Array]:
+        parts = [getattr(c, name) for c in chunks]
+        return {key: pa.concat_arrays([part[key] for part in parts]) for key in parts[0]}
 
     return _Chunk(
-        join([c.plain for c in chunks]),
-        join([c.inputs for c in chunks]),
-        join([c.passthrough for c in chunks]),
-        join([c.outputs for c in chunks]),
-        any(c.has_errors for c in chunks),
+        counts=arrays("counts"),
+        times=arrays("times"),
+        ids=listed("ids"),
+        versions=listed("versions"),
+        roles=listed("roles"),
+        statuses=listed("statuses"),
+        latencies=listed("latencies"),
+        matrix=arrays("matrix"),
+        inputs=columns("inputs"),
+        passthrough=columns("passthrough"),
+        values=arrays("values"),
+        probabilities=arrays("probabilities"),
+        classes=chunks[0].classes,
+        has_errors=any(c.has_errors for c in chunks),
     )
 
 
 def _finished(
     chunk: _Chunk,
+    input_key: tuple[Any, ...] | None,
     entries: list[tuple[Submission, _Inputs, int]],
     policy: PrivacyPolicy,
     secret: bytes | None,
 ) -> pa.Table:
-    """A group's table from its joined chunk: errors and the privacy policy applied."""
-    columns = dict(chunk.plain)
-    total = len(columns["row"])
-    if chunk.has_errors:
-        items = [entry[0] for entry in entries]
-        counts = np.fromiter((entry[2] for entry in entries), dtype=np.int64, count=len(entries))
-        errors, codes = _errors(items, entries, policy, chunk.passthrough)
-        columns["error"] = _repeated(errors, pa.string(), counts, total)
-        columns["error_code"] = _repeated(codes, pa.string(), counts, total)
-    else:
-        columns["error"] = columns["error_code"] = pa.nulls(total, pa.string())
-    return _assembled(columns, chunk.inputs, chunk.passthrough, chunk.outputs, policy, secret)
-
-
-def _assembled(
-    plain: dict[str, pa.Array],
-    inputs: dict[str, pa.Array],
-    passthrough: dict[str, pa.Array],
-    outputs: dict[str, pa.Array],
-    policy: PrivacyPolicy,
-    secret: bytes | None,
-) -> pa.Table:
-    columns = {name: plain[name] for name in _PLAIN_ORDER}
-    kept = _protect(inputs, policy, secret)
-    if kept:
-        columns["inputs"] = pa.StructArray.from_arrays(list(kept.values()), names=list(kept))
-    for name, values in _protect(passthrough, policy, secret).items():
-        columns[f"passthrough_{name}" if name in RESERVED_COLUMNS else name] = values
-    columns.update(outputs)
-    return pa.table(columns)
-
-
-_PLAIN_ORDER = (
-    "request_id",
-    "row",
-    "time",
-    "model_version",
-    "role",
-    "status",
-    "error",
-    "error_code",
-    "latency_ms",
-)
-
-
-def _repeated(values: list[Any], kind: pa.DataType, counts: np.ndarray, total: int) -> pa.Array:
-    """One value per submission, repeated for each of its records."""
-    if total == len(values):
-        return pa.array(values, kind)
-    return pa.array(np.repeat(np.array(values, dtype=object), counts), kind)
-
-
-def _plain_columns(items: list[Submission], counts: np.ndarray) -> dict[str, pa.Array]:
-    """The record columns every table has, but the errors."""
+    """A group's table from its (joined) chunk, with the privacy policy applied."""
+    counts = chunk.counts
     total = int(counts.sum())
-    micros = np.rint(np.fromiter((i[0] for i in items), np.float64, len(items)) * 1e6)
-    micros = micros.astype(np.int64)
-    if total == len(items):
+    single = total == len(counts)
+
+    def repeated(values: list[Any], kind: pa.DataType) -> pa.Array:
+        if single:
+            return pa.array(values, kind)
+        return pa.array(np.repeat(np.array(values, dtype=object), counts), kind)
+
+    micros = np.rint(chunk.times * 1e6).astype(np.int64)
+    if single:
         rows = np.zeros(total, dtype=np.int32)
     else:
         micros = np.repeat(micros, counts)
         starts = np.repeat(np.cumsum(counts) - counts, counts)
         rows = (np.arange(total) - starts).astype(np.int32)
-    return {
-        "request_id": _repeated([i[1] for i in items], pa.string(), counts, total),
+    if chunk.has_errors:
+        items = [entry[0] for entry in entries]
+        texts, codes = _errors(items, entries, policy, chunk.passthrough)
+        errors, error_codes = repeated(texts, pa.string()), repeated(codes, pa.string())
+    else:
+        errors = error_codes = pa.nulls(total, pa.string())
+    columns: dict[str, pa.Array] = {
+        "request_id": repeated(chunk.ids, pa.string()),
         "row": pa.array(rows, pa.int32()),
         "time": pa.array(micros, pa.int64()).cast(TIMESTAMP),
-        "model_version": _repeated([i[3] for i in items], pa.string(), counts, total),
-        "role": _repeated([i[4] for i in items], pa.string(), counts, total),
-        "status": _repeated([int(i[8]) for i in items], pa.int32(), counts, total),
-        "latency_ms": _repeated([float(i[7]) for i in items], pa.float64(), counts, total),
+        "model_version": repeated(chunk.versions, pa.string()),
+        "role": repeated(chunk.roles, pa.string()),
+        "status": repeated(chunk.statuses, pa.int32()),
+        "error": errors,
+        "error_code": error_codes,
+        "latency_ms": repeated(chunk.latencies, pa.float64()),
     }
+    inputs = chunk.inputs
+    if chunk.matrix is not None and input_key is not None:
+        # Column-major, so that every column is contiguous and Arrow takes it as it is.
+        matrix = np.asfortranarray(chunk.matrix)
+        inputs = {name: _to_arrow(matrix[:, j]) for j, name in enumerate(input_key[1])}
+    kept = _protect(inputs, policy, secret)
+    if kept:
+        columns["inputs"] = pa.StructArray.from_arrays(list(kept.values()), names=list(kept))
+    for name, values in _protect(chunk.passthrough, policy, secret).items():
+        columns[f"passthrough_{name}" if name in RESERVED_COLUMNS else name] = values
+    if chunk.values is not None:
+        columns.update(_prediction_columns(chunk.values, chunk.probabilities, chunk.classes))
+    return pa.table(columns)
+
+
+def _group_table(
+    input_key: tuple[Any, ...] | None,
+    entries: list[tuple[Submission, _Inputs, int]],
+    policy: PrivacyPolicy,
+    secret: bytes | None,
+) -> pa.Table:
+    """A group's table straight from its submissions (raises what cannot be read)."""
+    return _finished(_chunk(input_key, entries), input_key, entries, policy, secret)
 
 
 def record_count(item: Submission) -> int:
@@ -399,42 +435,30 @@ def _prediction_key(
     return (values.dtype, width, shape, found)
 
 
-def _group_table(
-    input_key: tuple[Any, ...] | None,
-    entries: list[tuple[Submission, _Inputs, int]],
-    policy: PrivacyPolicy,
-    secret: bytes | None,
-) -> pa.Table:
-    """A group's table straight from its submissions (raises what cannot be read)."""
-    items = [entry[0] for entry in entries]
-    counts = np.fromiter((entry[2] for entry in entries), dtype=np.int64, count=len(entries))
-    total = int(counts.sum())
-    columns = _plain_columns(items, counts)
-    inputs = _inputs_columns(input_key, entries) if input_key is not None else {}
-    passthrough = _passthrough_columns(items, counts)
-    errors, codes = _errors(items, entries, policy, passthrough)
-    columns["error"] = _repeated(errors, pa.string(), counts, total)
-    columns["error_code"] = _repeated(codes, pa.string(), counts, total)
-    predictions = [i[6] for i in items]
-    outputs = (
-        _prediction_columns([p for p in predictions if p is not None])
-        if predictions[0] is not None
-        else {}
-    )
-    return _assembled(columns, inputs, passthrough, outputs, policy, secret)
+def _input_parts(
+    input_key: tuple[Any, ...], entries: list[tuple[Submission, _Inputs, int]]
+) -> tuple[np.ndarray | None, dict[str, pa.Array]]:
+    """The inputs as one numeric matrix, or else as Arrow columns."""
+    kind = input_key[0]
+    data = [entry[1][1] for entry in entries if entry[1] is not None]
+    if kind == "array":
+        return _stacked(data), {}
+    if kind == "frame":
+        matrix = _stacked([block for block, _ in data])
+        if matrix.dtype.kind != "O":
+            return matrix, {}
+        # Mixed dtypes: the first frame's dtypes (once per group) keep ints ints.
+        dtypes = list(data[0][1].dtypes)
+        arrays = [_to_arrow(matrix[:, j], dtypes[j]) for j in range(matrix.shape[1])]
+        return None, dict(zip(input_key[1], arrays, strict=True))
+    return None, _inputs_columns(input_key, entries)
 
 
 def _inputs_columns(
     input_key: tuple[Any, ...], entries: list[tuple[Submission, _Inputs, int]]
 ) -> dict[str, pa.Array]:
-    kind = input_key[0]
+    """Arrow columns of inputs given as dicts of columns (one concatenation per column)."""
     data = [entry[1][1] for entry in entries if entry[1] is not None]
-    if kind == "frame":
-        return dict(zip(input_key[1], _frame_arrays(data), strict=True))
-    if kind == "array":
-        # Column-major, so that every column is contiguous and Arrow takes it as it is.
-        matrix = np.asfortranarray(data[0] if len(data) == 1 else np.concatenate(data))
-        return {name: _to_arrow(matrix[:, j]) for j, name in enumerate(input_key[1])}
     columns: dict[str, pa.Array] = {}
     for name in input_key[1]:
         parts = [columns_of[name] for columns_of in data]
@@ -452,18 +476,6 @@ def _inputs_columns(
 
 def _listed(values: Any) -> list[Any]:
     return values.tolist() if isinstance(values, np.ndarray) else list(values)
-
-
-def _frame_arrays(frames: list[tuple[np.ndarray, pd.DataFrame]]) -> list[pa.Array]:
-    """Columns of same-shaped frames: one concatenation of their ``to_numpy`` blocks."""
-    blocks = [block for block, _ in frames]
-    matrix = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-    if matrix.dtype.kind != "O":
-        matrix = np.asfortranarray(matrix)  # contiguous columns: Arrow takes them as they are
-        return [_to_arrow(matrix[:, j]) for j in range(matrix.shape[1])]
-    # Mixed dtypes: the first frame's dtypes (once per group) keep ints ints.
-    dtypes = list(frames[0][1].dtypes)
-    return [_to_arrow(matrix[:, j], dtypes[j]) for j in range(matrix.shape[1])]
 
 
 def _to_arrow(values: Any, dtype: Any = None) -> pa.Array:
@@ -576,27 +588,25 @@ def _sanitise(text: str, values: list[str], protected: frozenset[str]) -> str:
     return redact_text(text)
 
 
-def _prediction_columns(predictions: list[Prediction]) -> dict[str, pa.Array]:
-    values = [p.predictions for p in predictions]
-    merged = values[0] if len(values) == 1 else np.concatenate(values)
+def _prediction_columns(
+    values: np.ndarray, probabilities: np.ndarray | None, classes: Any
+) -> dict[str, pa.Array]:
+    """The ``prediction`` column, and ``probabilities`` (a map of class to score) if given."""
     columns: dict[str, pa.Array] = {}
-    if merged.ndim == 1:
-        columns["prediction"] = _to_arrow(merged)
+    if values.ndim == 1:
+        columns["prediction"] = _to_arrow(values)
     else:
-        width = merged.shape[1]
-        flat = _to_arrow(merged.reshape(-1))
-        offsets = pa.array(np.arange(0, merged.shape[0] * width + 1, width, dtype=np.int32))
+        width = values.shape[1]
+        flat = _to_arrow(values.reshape(-1))
+        offsets = pa.array(np.arange(0, values.shape[0] * width + 1, width, dtype=np.int32))
         columns["prediction"] = pa.ListArray.from_arrays(offsets, flat)
-    first = predictions[0]
-    if first.probabilities is not None:
-        blocks = [p.probabilities for p in predictions if p.probabilities is not None]
-        matrix = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-        rows, width = matrix.shape
-        classes = first.classes if first.classes is not None else list(range(width))
-        keys = as_text(_to_arrow(np.asarray(classes, dtype=object)))
+    if probabilities is not None:
+        rows, width = probabilities.shape
+        labels = classes if classes is not None else list(range(width))
+        keys = as_text(_to_arrow(np.asarray(labels, dtype=object)))
         offsets = pa.array(np.arange(0, rows * width + 1, width, dtype=np.int32))
         repeated = keys.take(pa.array(np.tile(np.arange(width), rows)))
-        items = pa.array(matrix.reshape(-1).astype(np.float64, copy=False))
+        items = pa.array(probabilities.reshape(-1).astype(np.float64, copy=False))
         columns["probabilities"] = pa.MapArray.from_arrays(
             offsets, repeated, items, type=PROBABILITIES
         )
