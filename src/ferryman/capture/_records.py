@@ -253,22 +253,14 @@ def _joined(chunks: list[_Chunk]) -> _Chunk:
         parts = [getattr(c, name) for c in chunks]
         return {key: pa.concat_arrays([part[key] for part in parts]) for key in parts[0]}
 
-    return _Chunk(
-        counts=arrays("counts"),
-        times=arrays("times"),
-        ids=listed("ids"),
-        versions=listed("versions"),
-        roles=listed("roles"),
-        statuses=listed("statuses"),
-        latencies=listed("latencies"),
-        matrix=arrays("matrix"),
-        inputs=columns("inputs"),
-        passthrough=columns("passthrough"),
-        values=arrays("values"),
-        probabilities=arrays("probabilities"),
-        classes=chunks[0].classes,
-        has_errors=any(c.has_errors for c in chunks),
-    )
+    fields: dict[str, Any] = {name: arrays(name) for name in _ARRAY_FIELDS}
+    fields.update((name, listed(name)) for name in _LIST_FIELDS)
+    fields.update((name, columns(name)) for name in ("inputs", "passthrough"))
+    return _Chunk(**fields, classes=chunks[0].classes, has_errors=any(c.has_errors for c in chunks))
+
+
+_ARRAY_FIELDS = ("counts", "times", "matrix", "values", "probabilities")
+_LIST_FIELDS = ("ids", "versions", "roles", "statuses", "latencies")
 
 
 def _finished(
