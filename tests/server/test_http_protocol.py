@@ -11,7 +11,7 @@ from uvicorn.lifespan.on import LifespanOn
 from uvicorn.server import ServerState
 
 from ferryman.cli.serve import HTTP_PROTOCOL
-from ferryman.server._http import HttpProtocol
+from ferryman.server._http import MAX_HELD_BYTES, HttpProtocol
 
 
 class _Transport:
@@ -131,6 +131,27 @@ def test_a_streamed_response_is_sent_as_it_is_produced() -> None:
     first, everything = asyncio.run(scenario())
     assert first.startswith(b"HTTP/1.1 200 OK") and first.endswith(b"3\r\none\r\n")
     assert everything.endswith(b"3\r\none\r\n3\r\ntwo\r\n0\r\n\r\n")
+
+
+async def _large(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for _ in range(3):  # no await between the parts: one pass of the event loop
+        await send({"type": "http.response.body", "body": b"x" * MAX_HELD_BYTES, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def test_a_large_body_is_sent_as_it_grows_within_one_pass() -> None:
+    async def scenario() -> tuple[list[int], _Transport]:
+        protocol, transport = await _connected(_large)
+        protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await _settle()
+        protocol.connection_lost(None)
+        return [len(write) for write in transport.writes], transport
+
+    sizes, transport = asyncio.run(scenario())
+    assert len(sizes) >= 3  # not held until the end of the response
+    assert all(size <= 2 * MAX_HELD_BYTES + 100 for size in sizes)
+    assert b"".join(transport.writes).endswith(b"0\r\n\r\n")
 
 
 def test_connection_close_sends_the_response_before_closing() -> None:

@@ -5,7 +5,9 @@ uvicorn writes a response's status line and headers, then its body, in two
 two TCP segments per answer, each waking the client. :class:`HttpProtocol` hands uvicorn
 a transport that holds what is written and sends it in one call when the response is
 complete (or, for a response streamed in parts, at the end of the event loop's pass), so
-a one-row prediction costs one ``send``. Everything else is uvicorn's protocol as it is.
+a one-row prediction costs one ``send``. Once :data:`MAX_HELD_BYTES` are held they go out
+at once, so a large or fast-streamed body still meets the transport's flow control.
+Everything else is uvicorn's protocol as it is.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+#: Held bytes that are sent at once rather than at the response's end.
+MAX_HELD_BYTES = 64 * 1024
 
 
 class _HeldWrites:
@@ -25,20 +30,25 @@ class _HeldWrites:
     Everything but writing and closing is the real transport's.
     """
 
-    __slots__ = ("_held", "_loop", "_transport")
+    __slots__ = ("_held", "_held_bytes", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._held: list[bytes] | None = None
+        self._held_bytes = 0
 
     def write(self, data: bytes) -> None:
         held = self._held
         if held is None:
             self._held = [data]
+            self._held_bytes = len(data)
             self._loop.call_soon(self.flush)
         else:
             held.append(data)
+            self._held_bytes += len(data)
+        if self._held_bytes >= MAX_HELD_BYTES:
+            self.flush()
 
     def flush(self) -> None:
         """Send what is held (nothing when the transport is closing)."""
