@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from uvicorn.config import Config
 from uvicorn.lifespan.on import LifespanOn
 from uvicorn.server import ServerState
@@ -89,31 +88,30 @@ async def _settle(seconds: float = 0.1) -> None:
     await asyncio.sleep(seconds)
 
 
-def test_a_response_leaves_in_one_write() -> None:
-    async def scenario() -> list[bytes]:
-        protocol, transport = await _connected(_plain)
-        protocol.data_received(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
-        await _settle()
-        protocol.connection_lost(None)
-        return transport.writes
+def _exchange(app: Any, request: bytes) -> _Transport:
+    """Feed ``request`` to a connected protocol and let the app answer."""
 
-    writes = asyncio.run(scenario())
+    async def scenario() -> _Transport:
+        protocol, transport = await _connected(app)
+        protocol.data_received(request)
+        await _settle()
+        if not transport.closed:
+            protocol.connection_lost(None)
+        return transport
+
+    return asyncio.run(scenario())
+
+
+def test_a_response_leaves_in_one_write() -> None:
+    writes = _exchange(_plain, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").writes
     assert len(writes) == 1
     assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert writes[0].endswith(b"\r\n\r\nhello /a")
 
 
 def test_pipelined_responses_are_all_sent_in_order() -> None:
-    async def scenario() -> bytes:
-        protocol, transport = await _connected(_plain)
-        protocol.data_received(
-            b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
-        )
-        await _settle()
-        protocol.connection_lost(None)
-        return b"".join(transport.writes)
-
-    sent = asyncio.run(scenario())
+    request = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+    sent = b"".join(_exchange(_plain, request).writes)
     assert sent.count(b"HTTP/1.1 200 OK") == 2
     assert sent.index(b"hello /a") < sent.index(b"hello /b")
 
@@ -141,39 +139,21 @@ async def _large(scope: Any, receive: Any, send: Any) -> None:
 
 
 def test_a_large_body_is_sent_as_it_grows_within_one_pass() -> None:
-    async def scenario() -> tuple[list[int], _Transport]:
-        protocol, transport = await _connected(_large)
-        protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        await _settle()
-        protocol.connection_lost(None)
-        return [len(write) for write in transport.writes], transport
-
-    sizes, transport = asyncio.run(scenario())
+    transport = _exchange(_large, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    sizes = [len(write) for write in transport.writes]
     assert len(sizes) >= 3  # not held until the end of the response
     assert all(size <= 2 * MAX_HELD_BYTES + 100 for size in sizes)
     assert b"".join(transport.writes).endswith(b"0\r\n\r\n")
 
 
 def test_connection_close_sends_the_response_before_closing() -> None:
-    async def scenario() -> _Transport:
-        protocol, transport = await _connected(_plain)
-        protocol.data_received(b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        await _settle()
-        return transport
-
-    transport = asyncio.run(scenario())
+    transport = _exchange(_plain, b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert transport.closed
     assert b"".join(transport.writes).endswith(b"hello /a")
 
 
 def test_a_malformed_request_gets_its_400_before_the_close() -> None:
-    async def scenario() -> _Transport:
-        protocol, transport = await _connected(_plain)
-        protocol.data_received(b"NOT HTTP AT ALL\r\n\r\n")
-        await _settle()
-        return transport
-
-    transport = asyncio.run(scenario())
+    transport = _exchange(_plain, b"NOT HTTP AT ALL\r\n\r\n")
     assert transport.closed
     assert b"".join(transport.writes).startswith(b"HTTP/1.1 400")
 
@@ -189,8 +169,7 @@ def test_nothing_is_written_to_a_transport_that_is_closing() -> None:
     assert asyncio.run(scenario()).writes == []
 
 
-@pytest.mark.parametrize("name", [HTTP_PROTOCOL])
-def test_the_serve_command_names_this_protocol(name: str) -> None:
+def test_the_serve_command_names_this_protocol() -> None:
     from uvicorn.importer import import_from_string
 
-    assert import_from_string(name) is HttpProtocol
+    assert import_from_string(HTTP_PROTOCOL) is HttpProtocol
