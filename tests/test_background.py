@@ -1,7 +1,8 @@
-"""Bookkeeping threads lower their own CPU priority; nothing else does."""
+"""Bookkeeping threads lower their own CPU priority; the server's process settings restore."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -14,6 +15,7 @@ from ferryman._background import (
     lower_this_thread,
     set_background_niceness,
     switch_interval,
+    young_generation,
 )
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
@@ -104,3 +106,23 @@ def test_a_switch_interval_setting_out_of_range_is_refused_by_name(value: float)
 
     with pytest.raises(ValidationError, match="gil_switch_interval_ms"):
         Settings(gil_switch_interval_ms=value)
+
+
+def test_the_young_generation_threshold_is_set_then_restored() -> None:
+    before = gc.get_threshold()
+    with young_generation(12_345):
+        assert gc.get_threshold() == (12_345, *before[1:])
+    assert gc.get_threshold() == before
+    with pytest.raises(ValueError, match="at least 1"), young_generation(0):
+        pass
+    assert gc.get_threshold() == before
+
+
+@pytest.mark.parametrize("value", [0, 10_000_001])
+def test_a_young_generation_setting_out_of_range_is_refused_by_name(value: int) -> None:
+    from pydantic import ValidationError
+
+    from ferryman.config import Settings
+
+    with pytest.raises(ValidationError, match="gc_young_threshold"):
+        Settings(gc_young_threshold=value)

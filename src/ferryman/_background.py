@@ -1,4 +1,7 @@
-"""CPU priority of a server's bookkeeping threads, below the threads that answer requests.
+"""How a serving process keeps its own bookkeeping out of its requests' way.
+
+Three settings: the CPU priority of its bookkeeping threads, below the threads that answer
+requests; the GIL switch interval; and the garbage collector's young generation.
 
 A serving process answers requests on its event loop (and model threads) and keeps its
 books on background threads: the prediction log's writer and maintenance, the request
@@ -24,10 +27,24 @@ The server sets the interval to ``gil_switch_interval_ms`` (default 1 ms) while 
 (:func:`switch_interval`). Same benchmark endpoint, 1,600 requests/s, four interleaved
 15 s runs each: p99 5.0-5.7 ms at 5 ms, 3.6-4.6 ms at 1 ms, 3.4-4.2 ms at 0.5 ms;
 closed-loop throughput within noise of each other at all three.
+
+The cyclic garbage collector is the third: every request allocates a few hundred
+containers (scope dicts, tasks, futures, frames), and Python runs a young-generation
+collection every 700 allocations of them. With 64 requests in flight, each collection
+walks their live objects and promotes the survivors, whose older-generation
+collections then walk them again. The server raises that threshold to
+``gc_young_threshold`` (default 10,000) while it runs (:func:`young_generation`): the
+requests' objects are then mostly freed by reference counting before a collection sees
+them. Measured on the serving benchmark's micro-batched endpoint, 64 concurrent one-row
+requests driven in process under ``callgrind`` (instructions of the event loop's
+thread, which are repeatable): 244,600 per request at 700, 230,200 at 5,000, 226,300
+at 20,000 and 229,900 at 50,000, about 7 % fewer; cyclic garbage waits at most that
+many allocations longer for its collection.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -87,9 +104,29 @@ def switch_interval(milliseconds: float) -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
+@contextmanager
+def young_generation(threshold: int) -> Iterator[None]:
+    """Collect the youngest garbage generation every ``threshold`` allocations in the block.
+
+    The older generations keep their thresholds; all three are restored after the block.
+
+    Raises:
+        ValueError: ``threshold`` is below 1.
+    """
+    if threshold < 1:
+        raise ValueError(f"the young generation's threshold must be at least 1, got {threshold}")
+    previous = gc.get_threshold()
+    gc.set_threshold(threshold, *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
 __all__ = [
     "background_niceness",
     "lower_this_thread",
     "set_background_niceness",
     "switch_interval",
+    "young_generation",
 ]

@@ -169,6 +169,14 @@ class Settings(BaseSettings):
         "another waits for it (Python's switch interval; Python's default is 5): a "
         "request waits at most this long for a bookkeeping thread running Python code.",
     )
+    gc_young_threshold: int = Field(
+        default=10_000,
+        ge=1,
+        le=10_000_000,
+        description="Allocations between collections of the youngest garbage generation "
+        "while a server runs (Python's default is 700): requests' short-lived objects are "
+        "then freed by reference counting before a collection walks them.",
+    )
     drift_window: str = Field(
         default="1h",
         pattern=r"^\s*(\d+(\.\d+)?\s*[smhdw]|\d+)\s*$",

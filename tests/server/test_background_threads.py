@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -42,3 +43,12 @@ async def test_a_server_shortens_the_gil_switch_interval_while_it_runs(
     async with serve_app(gil_switch_interval_ms=0.25):
         assert sys.getswitchinterval() == pytest.approx(0.00025)
     assert sys.getswitchinterval() == before
+
+
+async def test_a_server_collects_young_garbage_less_often_while_it_runs(
+    serve_app: ServeApp,
+) -> None:
+    before = gc.get_threshold()
+    async with serve_app(gc_young_threshold=4_321):
+        assert gc.get_threshold() == (4_321, *before[1:])
+    assert gc.get_threshold() == before

@@ -28,7 +28,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from ferryman._background import set_background_niceness, switch_interval
+from ferryman._background import (
+    set_background_niceness,
+    switch_interval,
+    young_generation,
+)
 from ferryman.capture import EndpointCapture, LogStore, PredictionLog, PrivacyPolicy
 from ferryman.config import Settings
 from ferryman.drift.traffic import TrafficWindow
@@ -218,7 +222,10 @@ def create_app(
                 mirror.start()
                 controller.start()
                 async with metrics.serving(recorded, capture=capture, queues=queues):
-                    with switch_interval(settings.gil_switch_interval_ms):
+                    with (
+                        switch_interval(settings.gil_switch_interval_ms),
+                        young_generation(settings.gc_young_threshold),
+                    ):
                         yield
             finally:
                 gc.unfreeze()
