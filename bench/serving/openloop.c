@@ -15,6 +15,10 @@
  * - every connection is opened before the first request is due; failing that, exit 3;
  * - a due request goes to a free connection (one request per connection at a time),
  *   else it waits, first come first served, its latency still counted from its due time;
+ * - free connections are taken in the order they became free (a ring, not a stack), so
+ *   at any rate every connection carries requests in turn: none sits idle long enough
+ *   for the server's keep-alive timeout (uvicorn's is 5 s) to close it just as a
+ *   request is written on it, which a stack's least used connections did at low rates;
  * - latency runs from the due time to the last byte of the answer; "lag" is how late the
  *   generator noticed the request was due, "wait" how late it was written on a connection;
  * - answers need a status line and Content-Length; anything else, a reset or a close
@@ -320,7 +324,9 @@ int main(int argc, char **argv) {
     epoll_fd = epoll_create1(0);
     records = must_alloc(sizeof(record_t) * (size_t)total);
     conn_t *conns = must_alloc(sizeof(conn_t) * (size_t)connections);
+    /* free connections: a ring, taken from free_head, given back at the end */
     int *free_list = must_alloc(sizeof(int) * (size_t)connections);
+    int free_head = 0;
     long *waiting = must_alloc(sizeof(long) * (size_t)total); /* FIFO of due requests */
     int free_count = 0;
     for (int i = 0; i < connections; i++) {
@@ -333,7 +339,7 @@ int main(int argc, char **argv) {
                     port, strerror(errno));
             return 3;
         }
-        free_list[free_count++] = i;
+        free_list[(free_head + free_count++) % connections] = i;
     }
     double t0 = now() + START_DELAY_S;
     for (long i = 0; i < total; i++) due[i] += t0;
@@ -347,10 +353,12 @@ int main(int argc, char **argv) {
             waiting[tail++] = next++;
         }
         while (head < tail && free_count > 0) {
-            int index = free_list[--free_count];
+            int index = free_list[free_head];
+            free_head = (free_head + 1) % connections;
+            free_count--;
             start(&conns[index], index, waiting[head++]);
             if (conns[index].req >= 0) busy++;
-            else free_list[free_count++] = index;
+            else free_list[(free_head + free_count++) % connections] = index;
         }
         if (next == total && head == tail && busy == 0) break;
         t = now();
@@ -361,7 +369,7 @@ int main(int argc, char **argv) {
             if (c->req >= 0 && t - c->sent > timeout_s) {
                 drop(c); /* outcome stays 0: a timeout */
                 busy--;
-                free_list[free_count++] = i;
+                free_list[(free_head + free_count++) % connections] = i;
             }
         }
         double wake = next < total ? due[next] : t + 0.001;
@@ -382,7 +390,7 @@ int main(int argc, char **argv) {
                 push(c, index);
                 if (c->fd < 0) {
                     busy--;
-                    free_list[free_count++] = index;
+                    free_list[(free_head + free_count++) % connections] = index;
                     continue;
                 }
             }
@@ -390,7 +398,7 @@ int main(int argc, char **argv) {
                 int was_busy = c->req >= 0;
                 if (readable(c) && was_busy) {
                     busy--;
-                    free_list[free_count++] = index;
+                    free_list[(free_head + free_count++) % connections] = index;
                 }
             }
         }

@@ -47,12 +47,16 @@ class Behaviour:
     silent: bool = False
     bodies: list[bytes] = field(default_factory=list)
     connections: int = 0
+    requests_per_connection: list[int] = field(default_factory=list)
 
 
 async def _serve(
     behaviour: Behaviour, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
     behaviour.connections += 1
+    counts = behaviour.requests_per_connection
+    counts.append(0)
+    mine = len(counts) - 1
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -62,6 +66,7 @@ async def _serve(
                 if line.startswith(b"content-length:")
             )
             behaviour.bodies.append(await reader.readexactly(length))
+            counts[mine] += 1
             if behaviour.silent:
                 continue
             await asyncio.sleep(behaviour.delay_s)
@@ -243,6 +248,18 @@ def test_a_server_closing_each_connection_still_answers_every_request() -> None:
     result = load(behaviour, rate_per_s=100.0, seconds=0.1, connections=2)
     assert (result.responses, result.errors) == (result.requests, 0)
     assert behaviour.connections > 2
+
+
+@needs_compiler
+def test_free_connections_carry_requests_in_turn() -> None:
+    # Requests 10 ms apart, each answered at once: every connection is free when the
+    # next is due. Taken in turn, no connection idles long enough for a server's
+    # keep-alive timeout; a stack of free connections would send all on the first.
+    behaviour = Behaviour()
+    result = load(behaviour, rate_per_s=100.0, seconds=0.2, connections=4)
+    counts = behaviour.requests_per_connection
+    assert result.responses == sum(counts) == 20
+    assert len(counts) == 4 and min(counts) >= 1 and max(counts) <= 2 * min(counts), counts
 
 
 @needs_compiler
