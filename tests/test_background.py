@@ -126,3 +126,10 @@ def test_a_young_generation_setting_out_of_range_is_refused_by_name(value: int) 
 
     with pytest.raises(ValidationError, match="gc_young_threshold"):
         Settings(gc_young_threshold=value)
+
+
+def test_the_young_generation_threshold_is_restored_when_the_block_raises() -> None:
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError, match="boom"), young_generation(54_321):
+        raise RuntimeError("boom")
+    assert gc.get_threshold() == before

@@ -16,9 +16,10 @@
  * - a due request goes to a free connection (one request per connection at a time),
  *   else it waits, first come first served, its latency still counted from its due time;
  * - free connections are taken in the order they became free (a ring, not a stack), so
- *   at any rate every connection carries requests in turn: none sits idle long enough
- *   for the server's keep-alive timeout (uvicorn's is 5 s) to close it just as a
- *   request is written on it, which a stack's least used connections did at low rates;
+ *   every connection carries requests in turn and idles about CONNECTIONS / rate
+ *   seconds: above CONNECTIONS / 5 requests/s none sits idle long enough for the
+ *   server's keep-alive timeout (uvicorn's is 5 s) to close it just as a request is
+ *   written on it, which a stack's least used connections did at any rate;
  * - latency runs from the due time to the last byte of the answer; "lag" is how late the
  *   generator noticed the request was due, "wait" how late it was written on a connection;
  * - answers need a status line and Content-Length; anything else, a reset or a close

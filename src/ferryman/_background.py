@@ -38,8 +38,9 @@ requests' objects are then mostly freed by reference counting before a collectio
 them. Measured on the serving benchmark's micro-batched endpoint, 64 concurrent one-row
 requests driven in process under ``callgrind`` (instructions of the event loop's
 thread, which are repeatable): 244,600 per request at 700, 230,200 at 5,000, 226,300
-at 20,000 and 229,900 at 50,000, about 7 % fewer; cyclic garbage waits at most that
-many allocations longer for its collection.
+at 20,000 and 229,900 at 50,000, about 6-7 % fewer from 5,000 on (the default lies
+within that range). Cyclic garbage waits at most that many allocations longer for its
+collection.
 """
 
 from __future__ import annotations

@@ -173,9 +173,10 @@ class Settings(BaseSettings):
         default=10_000,
         ge=1,
         le=10_000_000,
-        description="Allocations between collections of the youngest garbage generation "
-        "while a server runs (Python's default is 700): requests' short-lived objects are "
-        "then freed by reference counting before a collection walks them.",
+        description="Container allocations (net of those freed) between collections of "
+        "the youngest garbage generation while a server runs (Python's default is 700): "
+        "requests' short-lived objects are then freed by reference counting before a "
+        "collection walks them.",
     )
     drift_window: str = Field(
         default="1h",
