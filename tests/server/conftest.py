@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,14 +129,15 @@ class ServerProcess:
 StartServer = Callable[..., ServerProcess]
 
 
-@pytest.fixture
-def start_server(home: Path, tmp_path: Path) -> Iterator[StartServer]:
-    """Start ``python -m ferryman.cli.serve`` on the store; wait until /readyz says ready."""
+@contextmanager
+def server_starter(home: Path, folder: Path) -> Iterator[StartServer]:
+    """Start ``python -m ferryman.cli.serve`` processes on ``home`` (logs and working
+    directory in ``folder``), each once /readyz says ready; stop them all at the end."""
     started: list[ServerProcess] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
         port = free_port()
-        log = tmp_path / f"server-{port}.log"
+        log = folder / f"server-{port}.log"
         environment = {
             key: value for key, value in os.environ.items() if not key.startswith("FERRYMAN_")
         }
@@ -149,7 +150,7 @@ def start_server(home: Path, tmp_path: Path) -> Iterator[StartServer]:
                 [sys.executable, "-m", "ferryman.cli.serve", "--port", str(port), *args],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
-                cwd=tmp_path,
+                cwd=folder,
                 env=environment,
             )
         server = ServerProcess(process, f"http://127.0.0.1:{port}", log)
@@ -157,9 +158,18 @@ def start_server(home: Path, tmp_path: Path) -> Iterator[StartServer]:
         wait_ready(server)
         return server
 
-    yield start
-    for server in started:
-        server.stop()
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def start_server(home: Path, tmp_path: Path) -> Iterator[StartServer]:
+    """Start ``python -m ferryman.cli.serve`` on the store; wait until /readyz says ready."""
+    with server_starter(home, tmp_path) as start:
+        yield start
 
 
 def wait_ready(server: ServerProcess) -> None:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,8 +18,8 @@ import tritonclient.http as triton
 
 from ferryman.config import Settings
 from ferryman.registry import Registry
-from tests.server.conftest import StartServer
-from tests.serving._store import WAIT
+from tests.server.conftest import ServerProcess, StartServer, server_starter
+from tests.serving._store import WAIT, fresh_copy
 
 pytestmark = pytest.mark.slow
 
@@ -27,10 +28,25 @@ def triton_client(url: str) -> triton.InferenceServerClient:
     return triton.InferenceServerClient(url=url.removeprefix("http://"))
 
 
+#: The tests of :func:`read_only_server` run on one pytest-xdist worker, so it starts once.
+READ_ONLY = pytest.mark.xdist_group("read-only-server")
+
+
+@pytest.fixture(scope="module")
+def read_only_server(
+    template_home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One server for the tests that only read and predict (starting one takes seconds)."""
+    folder = tmp_path_factory.mktemp("read-only-server")
+    with server_starter(fresh_copy(template_home, folder), folder) as start:
+        yield start()
+
+
+@READ_ONLY
 def test_tritonclient_sees_a_live_ready_server_and_model_metadata(
-    start_server: StartServer,
+    read_only_server: ServerProcess,
 ) -> None:
-    client = triton_client(start_server().url)
+    client = triton_client(read_only_server.url)
 
     metadata = client.get_model_metadata("mixed")
 
@@ -46,10 +62,11 @@ def test_tritonclient_sees_a_live_ready_server_and_model_metadata(
     ]
 
 
+@READ_ONLY
 def test_tritonclient_infers_on_a_table_signature_with_named_inputs(
-    start_server: StartServer,
+    read_only_server: ServerProcess,
 ) -> None:
-    client = triton_client(start_server().url)
+    client = triton_client(read_only_server.url)
     columns: list[tuple[str, str, np.ndarray]] = [
         ("age", "INT64", np.array([[30], [40]], dtype=np.int64)),
         ("income", "FP32", np.array([[1.5], [2.5]], dtype=np.float32)),
@@ -73,8 +90,9 @@ def test_tritonclient_infers_on_a_table_signature_with_named_inputs(
     assert result.get_response()["id"] == "triton-1"
 
 
-def test_tritonclient_infers_on_a_tensor_signature(start_server: StartServer) -> None:
-    client = triton_client(start_server().url)
+@READ_ONLY
+def test_tritonclient_infers_on_a_tensor_signature(read_only_server: ServerProcess) -> None:
+    client = triton_client(read_only_server.url)
     values = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32)
     tensor = triton.InferInput("input-0", [2, 4], "FP32")
     tensor.set_data_from_numpy(values, binary_data=False)
@@ -95,8 +113,9 @@ def test_tritonclient_infers_on_a_tensor_signature(start_server: StartServer) ->
     assert probabilities.shape == (2, 3)
 
 
-def test_tritonclient_reports_a_client_error_as_a_400(start_server: StartServer) -> None:
-    client = triton_client(start_server().url)
+@READ_ONLY
+def test_tritonclient_reports_a_client_error_as_a_400(read_only_server: ServerProcess) -> None:
+    client = triton_client(read_only_server.url)
     tensor = triton.InferInput("input-0", [1, 3], "FP32")
     tensor.set_data_from_numpy(np.zeros((1, 3), dtype=np.float32), binary_data=False)
 
